@@ -1,0 +1,62 @@
+"""Default settings. ``Chat.init_app`` copies each ``CHAT_*`` value into
+``app.config`` with ``setdefault``, so a host or ``instance/config.py`` wins."""
+
+#: Longest message, in Unicode code points after stripping.
+CHAT_MAX_MESSAGE_LENGTH = 2000
+
+#: Messages per history page when the client does not say ``limit``.
+CHAT_HISTORY_PAGE_SIZE = 20
+
+#: Largest ``limit`` a history request may ask for.
+CHAT_HISTORY_MAX_PAGE = 100
+
+#: ``chat-to`` sends allowed per user per 10 seconds; ``0`` turns it off.
+CHAT_RATE_LIMIT = 50
+
+#: Origins, besides the page's own, allowed to open chat sockets.
+CHAT_ALLOWED_ORIGINS = ()
+
+#: Socket.IO message queue URL (``redis://...``); ``None`` runs one process.
+CHAT_MESSAGE_QUEUE = None
+
+#: Where the chat blueprint is mounted.
+CHAT_URL_PREFIX = "/chat"
+
+#: Prefix of chat's table names in the host's database.
+CHAT_TABLE_PREFIX = "chat_"
+
+#: Socket.IO namespace of the chat.
+CHAT_NAMESPACE = "/chat"
+
+#: Attribute of the host's user object that holds the name shown in chat;
+#: ``None`` tries ``username``, then ``name``.
+CHAT_USER_NAME_ATTR = None
+
+#: Seconds a process's presence entries live in Redis without a heartbeat.
+CHAT_PRESENCE_TTL = 30
+
+#: Users listed by ``GET /api/users`` when the client does not say ``limit``.
+CHAT_USER_SEARCH_LIMIT = 20
+
+#: Commit the messages that arrive together in one transaction.
+CHAT_GROUP_COMMIT = True
+
+#: Most messages one group commit writes.
+CHAT_GROUP_COMMIT_MAX = 256
+
+#: SQLite only: ``PRAGMA synchronous`` with WAL. ``FULL`` makes every
+#: acknowledged message survive a power cut; ``NORMAL`` survives a crash of
+#: the process only; ``None`` leaves the database as it is.
+CHAT_SQLITE_SYNCHRONOUS = "FULL"
+
+CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
+
+#: Settings of the standalone app (``create_app``) only.
+STANDALONE_DEFAULTS = {
+    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+}

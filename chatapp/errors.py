@@ -1,0 +1,57 @@
+"""The one error type of the chat contract and its JSON body."""
+
+
+class ChatError(Exception):
+    """A refusal with a contract ``code``, a human message and an HTTP status."""
+
+    status = 400
+
+    def __init__(self, code, message, status=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def to_dict(self):
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def invalid(message):
+    return ChatError("invalid", message, 400)
+
+
+def taken(message="That name is taken."):
+    return ChatError("taken", message, 409)
+
+
+def unauthorized(message="Log in first."):
+    return ChatError("unauthorized", message, 401)
+
+
+def forbidden(message="You may not do that."):
+    return ChatError("forbidden", message, 403)
+
+
+def not_found(message="Not found."):
+    return ChatError("not_found", message, 404)
+
+
+def unknown_user(message="No such user."):
+    return ChatError("unknown_user", message, 404)
+
+
+def empty(message="The message is empty."):
+    return ChatError("empty", message, 400)
+
+
+def too_long(limit):
+    return ChatError("too_long", f"Messages are at most {limit} characters.", 400)
+
+
+def rate_limited(message="Too many messages; wait a few seconds."):
+    return ChatError("rate_limited", message, 429)
+
+
+def unsupported(message="Unsupported."):
+    return ChatError("unsupported", message, 415)
