@@ -1,0 +1,130 @@
+"""chatapp: real-time one-to-one chat for Flask sites.
+
+``Chat`` is a Flask extension that uses the host's users, login, database and
+Socket.IO; ``create_app`` is the standalone app, one host among others.
+"""
+import logging
+import os
+import secrets
+
+from flask import Flask, jsonify, request
+from flask_socketio import SocketIO
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
+
+from . import config
+from .models import db as own_db
+
+log = logging.getLogger("chatapp")
+
+
+class Chat:
+    """Chat for a Flask app.
+
+    ``init_app(app, user_model=..., db=None, socketio=None, **hooks)``: ``db``
+    and ``socketio`` default to the host's own (``app.extensions``), else chat
+    makes its own. Hooks (keyword or decorator): ``can_message(sender,
+    recipient)``, ``display_name(user)``, ``avatar_url(user)``,
+    ``search_users(q, limit, exclude)``.
+
+    Settings (``app.config``), with defaults in ``chatapp.config``:
+    ``CHAT_MAX_MESSAGE_LENGTH``, ``CHAT_HISTORY_PAGE_SIZE``,
+    ``CHAT_HISTORY_MAX_PAGE``, ``CHAT_RATE_LIMIT``, ``CHAT_ALLOWED_ORIGINS``,
+    ``CHAT_MESSAGE_QUEUE``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
+    ``CHAT_NAMESPACE``, ``CHAT_USER_NAME_ATTR``, ``CHAT_PRESENCE_TTL``,
+    ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``.
+    """
+
+    HOOKS = ("can_message", "display_name", "avatar_url", "search_users")
+
+    def __init__(self, app=None, **kwargs):
+        self.hooks = {}
+        if app is not None:
+            self.init_app(app, **kwargs)
+
+    def _hook(name):  # noqa: N805 - builds decorator methods below
+        def register(self, fn):
+            self.hooks[name] = fn
+            return fn
+        register.__name__ = name
+        register.__doc__ = f"Register the ``{name}`` hook."
+        return register
+
+    can_message = _hook("can_message")
+    display_name = _hook("display_name")
+    avatar_url = _hook("avatar_url")
+    search_users = _hook("search_users")
+    del _hook
+
+    def init_app(self, app, user_model, db=None, socketio=None, **hooks):
+        from .api import bp
+        from .events import ChatNamespace
+        from .state import ChatState
+
+        if "chat" in app.extensions:
+            raise RuntimeError("Chat is already registered on this Flask app. "
+                               "Import and use that instance instead.")
+        unknown = set(hooks) - set(self.HOOKS)
+        if unknown:
+            raise TypeError(f"Unknown Chat hooks: {', '.join(sorted(unknown))}")
+        for key, value in config.CHAT_DEFAULTS.items():
+            app.config.setdefault(key, value)
+        db = db or app.extensions.get("sqlalchemy")
+        if db is None:
+            db = own_db
+            db.init_app(app)
+        socketio = socketio or app.extensions.get("socketio") or self._make_socketio(app)
+        state = ChatState(self, app, db, socketio, user_model, {**self.hooks, **hooks})
+        app.extensions["chat"] = state
+        state.presence = self._make_presence(app)
+        socketio.on_namespace(ChatNamespace(state))
+        app.register_blueprint(bp, url_prefix=state.url_prefix)
+        csrf = app.extensions.get("csrf")
+        if csrf is not None:
+            csrf.exempt(bp)  # JSON only: the 415 rule and same-origin check guard it
+        previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
+        app.register_error_handler(
+            HTTPException, _json_errors_under(state.url_prefix + "/api/", previous))
+        app.jinja_env.globals["chat_widget"] = _chat_widget
+        from .cli import chat_cli
+        app.cli.add_command(chat_cli)
+        return state
+
+    def _make_socketio(self, app):
+        queue = app.config["CHAT_MESSAGE_QUEUE"]
+
+        def origin_ok(origin, environ):
+            return app.extensions["chat"].origin_allowed(origin, environ)
+
+        return SocketIO(app, message_queue=queue, cors_allowed_origins=origin_ok,
+                        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"))
+
+    def _make_presence(self, app):
+        if app.config["CHAT_MESSAGE_QUEUE"]:
+            from .presence_redis import RedisPresence
+            return RedisPresence(app.config["CHAT_MESSAGE_QUEUE"],
+                                 ttl=app.config["CHAT_PRESENCE_TTL"])
+        from .realtime import LocalPresence
+        return LocalPresence()
+
+
+def _json_errors_under(prefix, previous=None):
+    """HTTP errors under the chat API answer in JSON; others go on as before."""
+    def handler(exc):
+        if request.path.startswith(prefix):
+            code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
+                    415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
+            return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        return previous(exc) if previous else exc
+    return handler
+
+
+def _chat_widget(mode="docked"):
+    from flask import render_template
+    return Markup(render_template("chat/widget.html", mode=mode))
+
+
+def create_app(test_config=None):
+    """The standalone chat site: its own users and login, chat embedded."""
+    from .standalone import build
+    return build(test_config)

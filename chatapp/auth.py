@@ -1,0 +1,157 @@
+"""Standalone accounts: JSON endpoints under /auth and the HTML forms."""
+import logging
+import re
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from . import errors, realtime
+from .accounts import User
+from .api import check_same_origin, error_response, json_body
+from .errors import ChatError
+from .models import db
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger("chatapp")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+@bp.errorhandler(ChatError)
+def handle_chat_error(exc):
+    return error_response(exc)
+
+
+@bp.before_request
+def same_origin_json():
+    if request.path.startswith("/auth/"):
+        check_same_origin()
+
+
+def check_credentials(name, password):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise errors.invalid("Names are 1 to 32 letters, digits, '_', '.' or '-'.")
+    if not isinstance(password, str) or not 8 <= len(password) <= 256:
+        raise errors.invalid("Passwords are 8 to 256 characters.")
+
+
+def register_user(name, password):
+    """Create and return a user; ``taken`` if the name exists in any case."""
+    check_credentials(name, password)
+    if User.by_name(name) is not None:
+        raise errors.taken()
+    user = User(username=name, username_key=name.lower())
+    user.set_password(password)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise errors.taken() from None
+    return user
+
+
+def authenticate(name, password):
+    user = User.by_name(name) if isinstance(name, str) and NAME_RE.fullmatch(name) else None
+    if user is None or not isinstance(password, str) or not user.check_password(password):
+        raise errors.unauthorized("Wrong name or password.")
+    return user
+
+
+def end_session():
+    """Log out and close this user's sockets, so none outlives the session."""
+    if current_user.is_authenticated:
+        state = current_app.extensions["chat"]
+        user_id = current_user.id
+        logout_user()
+        realtime.disconnect_user(state, user_id)
+
+
+@bp.post("/auth/register")
+def api_register():
+    """Register and log in."""
+    body = json_body()
+    user = register_user(body.get("username"), body.get("password"))
+    login_user(user)
+    log.info("user %s registered", user.id)
+    return {"user": current_app.extensions["chat"].user_dict(user)}, 201
+
+
+@bp.post("/auth/login")
+def api_login():
+    """Log in with name and password."""
+    body = json_body()
+    user = authenticate(body.get("username"), body.get("password"))
+    login_user(user)
+    return {"user": current_app.extensions["chat"].user_dict(user)}
+
+
+@bp.post("/auth/logout")
+def api_logout():
+    """Log out; open sockets of this user are closed."""
+    end_session()
+    return "", 204
+
+
+@bp.delete("/auth/account")
+def api_delete_account():
+    """Delete the logged-in account and its messages."""
+    if not current_user.is_authenticated:
+        raise errors.unauthorized()
+    state = current_app.extensions["chat"]
+    user = db.session.get(User, current_user.id)
+    t = state.table
+    db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
+    db.session.delete(user)
+    db.session.commit()
+    state.forget_user(user.id)
+    end_session()
+    return "", 204
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Name", validators=[DataRequired(), Length(max=32)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+
+
+class RegisterForm(FlaskForm):
+    username = StringField("Name", validators=[
+        DataRequired(), Regexp(NAME_RE.pattern + "$", message="Letters, digits, _ . - only"),
+        Length(max=32)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login_page():
+    """The login form."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            login_user(authenticate(form.username.data, form.password.data))
+            return redirect(url_for("index"))
+        except ChatError as exc:
+            flash(exc.message)
+    return render_template("chat/login.html", form=form)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register_page():
+    """The registration form."""
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            login_user(register_user(form.username.data, form.password.data))
+            return redirect(url_for("index"))
+        except ChatError as exc:
+            flash(exc.message)
+    return render_template("chat/register.html", form=form)
+
+
+@bp.post("/logout")
+def logout_page():
+    """Log out from a form and go to the login page."""
+    end_session()
+    return redirect(url_for("auth.login_page"))

@@ -1,0 +1,93 @@
+"""The ``/chat`` Socket.IO namespace: parse, call ``services``, return the ack.
+
+Only ``connect`` needs Flask's request context (to read the login session);
+every later event runs in a plain app context, which is much cheaper, and
+reads the user id remembered at connect instead of loading the user again.
+"""
+import logging
+
+from flask import request
+from flask_login import current_user
+from flask_socketio import Namespace, join_room
+
+from . import errors, realtime, services
+from .errors import ChatError
+
+log = logging.getLogger("chatapp")
+
+
+class ChatNamespace(Namespace):
+    def __init__(self, state):
+        super().__init__(state.namespace)
+        self.state = state
+        self.handlers = {"chat-to": self.chat_to, "typing": self.typing,
+                         "read": self.read}
+
+    def trigger_event(self, event, sid, *args):
+        if event == "connect":
+            return self.socketio._handle_event(self.on_connect, event, self.namespace,
+                                               sid, *args)
+        if event == "disconnect":
+            return self.on_disconnect(sid)
+        user_id = self.state.sids.get(sid)
+        handler = self.handlers.get(event)
+        if handler is None or user_id is None:
+            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
+        data = args[0] if args else None
+        try:
+            with self.state.app.app_context():
+                return handler(user_id, sid, data)
+        except ChatError as exc:
+            if exc.code not in ("invalid", "empty"):
+                log.info("user %s: %s refused: %s", user_id, event, exc.code)
+            return {"ok": False, **exc.to_dict()}
+        except Exception:  # never drop the connection over one bad event
+            log.exception("user %s: %s failed", user_id, event)
+            return {"ok": False, "error": {"code": "internal",
+                                           "message": "Something went wrong; try again."}}
+
+    def on_connect(self, auth=None):
+        state = self.state
+        if not state.origin_allowed(request.headers.get("Origin"), request.environ):
+            log.info("socket refused: origin %s", request.headers.get("Origin"))
+            raise ConnectionRefusedError("forbidden")
+        if not current_user.is_authenticated:
+            raise ConnectionRefusedError("unauthorized")
+        user_id = state.user_id(current_user)
+        state.sids[request.sid] = user_id
+        join_room(realtime.room(user_id))
+        log.info("user %s connected (%s)", user_id, request.sid)
+        if state.presence.connect(user_id, request.sid):
+            announce_presence(state, user_id, True)
+
+    def on_disconnect(self, sid):
+        state = self.state
+        user_id = state.sids.pop(sid, None)
+        if user_id is None:
+            return
+        log.info("user %s disconnected (%s)", user_id, sid)
+        if state.presence.disconnect(user_id, sid):
+            with state.app.app_context():
+                announce_presence(state, user_id, False)
+
+    def chat_to(self, user_id, sid, data):
+        return services.send_message(self.state, user_id, data, sid=sid)
+
+    def typing(self, user_id, sid, data):
+        services.typing(self.state, user_id, data)
+        return {"ok": True}
+
+    def read(self, user_id, sid, data):
+        if not isinstance(data, dict):
+            raise errors.invalid("The payload must be an object.")
+        other = self.state.parse_user_id(data.get("with"), "with")
+        services.mark_read(self.state, user_id, other, data.get("up_to"))
+        return {"ok": True}
+
+
+def announce_presence(state, user_id, online):
+    """Tell everyone who shares a conversation with ``user_id``."""
+    others = services.partners(state, user_id)
+    others.discard(user_id)
+    if others:
+        realtime.push(state, others, "presence", {"user_id": user_id, "online": online})
