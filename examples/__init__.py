@@ -1,0 +1,1 @@
+"""Example sites that embed chat."""
