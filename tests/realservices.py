@@ -35,14 +35,16 @@ def postgres_database():
 
 
 @contextlib.contextmanager
-def mariadb_database():
-    """Yield a ``mysql+pymysql://`` URL of a new, empty utf8mb4 database."""
+def mariadb_database(charset="utf8mb4"):
+    """Yield a ``mysql+pymysql://`` URL of a new, empty database.
+
+    ``charset`` is the database's default; chat's table asks for utf8mb4 itself.
+    """
     name = _name()
     conn = pymysql.connect(**MYSQL_ADMIN)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
-                        "COLLATE utf8mb4_unicode_ci")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET {charset}")
         yield f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
     finally:
         with conn.cursor() as cur:
