@@ -1,0 +1,348 @@
+"""The real server (``python wsgi.py`` on eventlet) driven by python-socketio clients.
+
+Every socket of a test is closed at its end; the servers live for the module.
+"""
+import itertools
+import threading
+
+import pytest
+import socketio
+
+from conftest import LiveServer
+
+pytestmark = pytest.mark.server
+NS = "/chat"
+TRANSPORTS = {"polling": ["polling"], "websocket": ["websocket"],
+              "upgrade": ["polling", "websocket"]}
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = LiveServer(tmp_path_factory.mktemp("live")).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """A server with a rate limit of 5 and one extra allowed origin."""
+    s = LiveServer(tmp_path_factory.mktemp("strict"), env={
+        "FLASK_CHAT_RATE_LIMIT": "5",
+        "FLASK_CHAT_ALLOWED_ORIGINS": '["http://allowed.example"]'}).start()
+    yield s
+    s.stop()
+
+
+def cookie(session):
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+def client_for(transports, headers):
+    """A Socket.IO client and the headers to connect with.
+
+    websocket-client sends an ``Origin`` header of its own, so on the websocket
+    transport the origin to test goes there instead of adding a second header.
+    """
+    headers = dict(headers or {})
+    extra = {}
+    if list(transports) == ["websocket"] and "Origin" in headers:
+        extra["websocket_extra_options"] = {"origin": headers.pop("Origin")}
+    return socketio.Client(reconnection=False, **extra), headers
+
+
+def new_user(server, prefix="u"):
+    return server.register(f"{prefix}{next(_names)}")
+
+
+class Tab:
+    """One browser tab: a Socket.IO client on /chat that records what it receives."""
+
+    def __init__(self, server, session=None, transports=("polling", "websocket"),
+                 headers=None):
+        self.events = []
+        self.closed = threading.Event()
+        self.connect_error = None
+        self._cond = threading.Condition()
+        self.sio, hdrs = client_for(transports, headers)
+        for name in ("message", "presence", "typing", "read"):
+            self.sio.on(name, self._recorder(name), namespace=NS)
+        self.sio.on("connect_error", self._on_connect_error, namespace=NS)
+        self.sio.on("disconnect", lambda *a: self.closed.set(), namespace=NS)
+        if session is not None:
+            hdrs["Cookie"] = cookie(session)
+        self.sio.connect(server.url, namespaces=[NS], transports=list(transports),
+                         headers=hdrs, wait_timeout=5)
+
+    def _recorder(self, name):
+        def record(data):
+            with self._cond:
+                self.events.append((name, data))
+                self._cond.notify_all()
+        return record
+
+    def _on_connect_error(self, data):
+        self.connect_error = data
+
+    def call(self, event, data):
+        return self.sio.call(event, data, namespace=NS, timeout=5)
+
+    def send(self, to, content, **extra):
+        ack = self.call("chat-to", {"to": to, "content": content, **extra})
+        assert ack["ok"] is True, ack
+        return ack
+
+    def got(self, name):
+        with self._cond:
+            return [d for n, d in self.events if n == name]
+
+    def wait_for(self, name, pred=lambda d: True, timeout=5):
+        """The first ``name`` payload matching ``pred``, waiting at most ``timeout``."""
+        def find():
+            return next((d for n, d in self.events if n == name and pred(d)), None)
+        with self._cond:
+            assert self._cond.wait_for(find, timeout), (name, self.events)
+            return find()
+
+    def close(self):
+        self.sio.disconnect()
+
+
+@pytest.fixture
+def tabs():
+    """``open(...)`` makes a Tab; every tab is closed after the test."""
+    made = []
+
+    def open_tab(*args, **kw):
+        tab = Tab(*args, **kw)
+        made.append(tab)
+        return tab
+    yield open_tab
+    for tab in made:
+        tab.close()
+
+
+def refused(server, transports=("polling", "websocket"), headers=None):
+    """Try to connect; return the client's error and the connect_error data."""
+    sio, headers = client_for(transports, headers)
+    seen = []
+    sio.on("connect_error", lambda data: seen.append(data), namespace=NS)
+    with pytest.raises(socketio.exceptions.ConnectionError) as exc:
+        sio.connect(server.url, namespaces=[NS], wait_timeout=5,
+                    transports=list(transports), headers=headers)
+    sio.disconnect()
+    return exc.value, seen
+
+
+def history(server, session, other, **params):
+    r = session.get(f"{server.url}/chat/api/conversations/{other}/messages",
+                    params=params, timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_two_users_many_tabs(server, tabs, transport):
+    alice, bob = new_user(server, "alice"), new_user(server, "bob")
+    aid, bid = alice.user["id"], bob.user["id"]
+    tr = TRANSPORTS[transport]
+    a1, a2 = tabs(server, alice, tr), tabs(server, alice, tr)
+    b1, b2, b3 = tabs(server, bob, tr), tabs(server, bob, tr), tabs(server, bob, tr)
+    ack = a1.send(bid, "hi bob", client_id=f"{transport}-1")
+    assert ack["delivered"] is True
+    msg = ack["message"]
+    assert (msg["from"], msg["to"], msg["content"]) == (aid, bid, "hi bob")
+    for t in (b1, b2, b3, a2):
+        assert t.wait_for("message", lambda m: m["id"] == msg["id"]) == msg
+    back = b2.send(aid, "hi alice")["message"]
+    for t in (a1, a2, b1, b3):
+        assert t.wait_for("message", lambda m: m["id"] == back["id"]) == back
+    # Events on one socket arrive in order: once a later push is in, an earlier
+    # one that was never sent cannot still be coming.
+    marker = a2.send(bid, "marker")["message"]
+    for t in (a1, b2):
+        t.wait_for("message", lambda m: m["id"] == marker["id"])
+    assert [m["id"] for m in a1.got("message")] == [back["id"], marker["id"]]
+    assert [m["id"] for m in b2.got("message")] == [msg["id"], marker["id"]]
+    page = history(server, bob, aid)
+    assert [m["content"] for m in page["messages"]] == ["hi bob", "hi alice", "marker"]
+    if transport != "upgrade":
+        assert a1.sio.transport() == tr[0]
+
+
+def test_default_transport_upgrades_to_websocket(server, tabs):
+    alice = new_user(server)
+    tab = tabs(server, alice)
+    for _ in range(50):  # bounded: at most ~5 s
+        if tab.sio.transport() == "websocket":
+            break
+        tab.sio.sleep(0.1)
+    assert tab.sio.transport() == "websocket"
+    me = alice.get(server.url + "/chat/api/me", timeout=5).json()["user"]
+    other = new_user(server)
+    assert tab.send(other.user["id"], "over the upgraded socket")["message"]["from"] == me["id"]
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_offline_send_then_catch_up(server, tabs, transport):
+    alice, bob = new_user(server, "alice"), new_user(server, "bob")
+    aid, bid = alice.user["id"], bob.user["id"]
+    tr = TRANSPORTS[transport]
+    a1 = tabs(server, alice, tr)
+    b1 = tabs(server, bob, tr)
+    seen = a1.send(bid, "before the break")["message"]
+    b1.wait_for("message", lambda m: m["id"] == seen["id"])
+    b1.close()
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": False})
+    missed = [a1.send(bid, f"missed {i}") for i in range(3)]
+    assert [a["delivered"] for a in missed] == [False, False, False]
+    b1 = tabs(server, bob, tr)
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": True})
+    page = history(server, bob, aid, after=seen["id"], limit=2)
+    assert [m["content"] for m in page["messages"]] == ["missed 0", "missed 1"]
+    assert page["has_more"] is True
+    page = history(server, bob, aid, after=page["messages"][-1]["id"], limit=100)
+    assert [m["content"] for m in page["messages"]] == ["missed 2"]
+    assert page["has_more"] is False
+    assert a1.send(bid, "welcome back")["delivered"] is True
+    b1.wait_for("message", lambda m: m["content"] == "welcome back")
+    conv = bob.get(server.url + "/chat/api/conversations", timeout=5).json()["conversations"]
+    assert conv[0]["other"]["id"] == aid and conv[0]["unread"] == 5
+
+
+def test_presence_typing_and_read(server, tabs):
+    alice, bob, carol = (new_user(server, p) for p in ("alice", "bob", "carol"))
+    aid, bid = alice.user["id"], bob.user["id"]
+    a1 = tabs(server, alice, ["websocket"])
+    c1 = tabs(server, carol, ["polling"])
+    b1 = tabs(server, bob, ["polling"])
+    first = b1.send(aid, "hello")["message"]  # now they share a conversation
+    b1.close()
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": False})
+    b1 = tabs(server, bob, ["polling"])
+    b2 = tabs(server, bob, ["websocket"])
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": True})
+    assert a1.call("typing", {"to": bid}) == {"ok": True}
+    for t in (b1, b2):
+        assert t.wait_for("typing") == {"from": aid}
+    second = b2.send(aid, "again")["message"]
+    assert a1.call("read", {"with": bid, "up_to": first["id"]}) == {"ok": True}
+    expected = {"by": aid, "with": bid, "up_to": first["id"]}
+    for t in (a1, b1, b2):
+        assert t.wait_for("read") == expected
+    r = alice.post(f"{server.url}/chat/api/conversations/{bid}/read",
+                   json={"up_to": second["id"]}, timeout=5)
+    assert r.status_code == 204
+    for t in (a1, b1, b2):
+        t.wait_for("read", lambda d: d["up_to"] == second["id"])
+    b1.close()
+    b2.close()
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": False})
+    # carol shares no conversation with bob: she heard none of it.
+    c1.send(aid, "marker")
+    a1.wait_for("message", lambda m: m["content"] == "marker")
+    assert c1.got("presence") == [] and c1.got("typing") == [] and c1.got("read") == []
+    assert a1.got("typing") == []
+
+
+@pytest.mark.parametrize("transport", list(TRANSPORTS))
+def test_refused_without_login(server, transport):
+    error, seen = refused(server, transports=TRANSPORTS[transport])
+    assert seen == [{"message": "unauthorized"}]
+    assert "/chat" in str(error)
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_cross_origin_refused(server, strict_server, transport):
+    for s in (server, strict_server):
+        alice = new_user(s)
+        refused(s, transports=[transport],
+                headers={"Cookie": cookie(alice), "Origin": "http://evil.example"})
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_allowed_origin_and_same_origin_accepted(server, strict_server, tabs, transport):
+    alice = new_user(strict_server)
+    tab = tabs(strict_server, alice, [transport], headers={"Origin": "http://allowed.example"})
+    assert tab.sio.connected
+    other = new_user(server)
+    same = tabs(server, other, [transport], headers={"Origin": server.url})
+    assert same.sio.connected
+    refused(server, transports=[transport],
+            headers={"Cookie": cookie(other), "Origin": "http://allowed.example"})
+
+
+def test_junk_events_and_bad_input_keep_connection(server, tabs):
+    alice, bob = new_user(server), new_user(server)
+    bid = bob.user["id"]
+    a1 = tabs(server, alice, ["websocket"])
+    b1 = tabs(server, bob, ["polling"])
+    for event in ("nope", "message", "disconnect", "connect"):
+        ack = a1.call(event, {"to": bid})
+        assert ack["ok"] is False and ack["error"]["code"] == "unsupported", event
+        a1.sio.emit(event, "junk", namespace=NS)  # no ack asked: nothing answers
+    bad = [("chat-to", "text", "invalid"), ("chat-to", {"to": str(bid), "content": "x"}, "invalid"),
+           ("chat-to", {"to": bid, "content": "   "}, "empty"),
+           ("chat-to", {"to": bid, "content": "x" * 2001}, "too_long"),
+           ("chat-to", {"to": 10 ** 9, "content": "x"}, "unknown_user"),
+           ("typing", {"to": True}, "invalid"), ("read", {"with": bid, "up_to": "1"}, "invalid")]
+    for event, data, code in bad:
+        ack = a1.call(event, data)
+        assert ack["ok"] is False and ack["error"]["code"] == code, (event, data, ack)
+        assert ack["error"]["message"]
+    assert a1.sio.connected
+    ack = a1.send(bid, "still works")
+    assert ack["delivered"] is True
+    b1.wait_for("message", lambda m: m["id"] == ack["message"]["id"])
+
+
+def test_idempotent_client_id(server, tabs):
+    alice, bob = new_user(server), new_user(server)
+    bid = bob.user["id"]
+    a1, a2 = tabs(server, alice, ["polling"]), tabs(server, alice, ["websocket"])
+    first = a1.send(bid, "once", client_id="retry-1")
+    again = a1.send(bid, "once", client_id="retry-1")
+    assert again["duplicate"] is True and again["message"] == first["message"]
+    marker = a1.send(bid, "marker")["message"]
+    a2.wait_for("message", lambda m: m["id"] == marker["id"])
+    assert [m["content"] for m in a2.got("message")] == ["once", "marker"]
+
+
+def test_logout_disconnects_sockets(server, tabs):
+    alice, bob = new_user(server), new_user(server)
+    a1, a2 = tabs(server, alice, ["polling"]), tabs(server, alice, ["websocket"])
+    b1 = tabs(server, bob, ["websocket"])
+    r = alice.post(server.url + "/auth/logout", timeout=5)
+    assert r.status_code == 204
+    assert a1.closed.wait(5) and a2.closed.wait(5)
+    assert b1.sio.connected and not b1.closed.is_set()
+    assert b1.send(alice.user["id"], "gone?")["delivered"] is False
+    _, seen = refused(server, headers={"Cookie": cookie(alice)})
+    assert seen == [{"message": "unauthorized"}]
+
+
+def test_delete_account_disconnects_sockets(server, tabs):
+    alice, bob = new_user(server), new_user(server)
+    a1 = tabs(server, alice, ["websocket"])
+    b1 = tabs(server, bob, ["polling"])
+    a1.send(bob.user["id"], "bye")
+    r = alice.delete(server.url + "/auth/account", timeout=5)
+    assert r.status_code == 204
+    assert a1.closed.wait(5)
+    ack = b1.call("chat-to", {"to": alice.user["id"], "content": "hello?"})
+    assert ack["error"]["code"] == "unknown_user"
+
+
+def test_rate_limited(strict_server, tabs):
+    alice, bob, carol = (new_user(strict_server) for _ in range(3))
+    bid = bob.user["id"]
+    a1 = tabs(strict_server, alice, ["websocket"])
+    c1 = tabs(strict_server, carol, ["polling"])
+    for i in range(5):
+        a1.send(bid, f"m{i}")
+    ack = a1.call("chat-to", {"to": bid, "content": "flood"})
+    assert ack["ok"] is False and ack["error"]["code"] == "rate_limited"
+    assert a1.call("typing", {"to": bid}) == {"ok": True}  # the connection still works
+    c1.send(bid, "others are not slowed")
+    page = history(strict_server, bob, alice.user["id"])
+    assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(5)]
