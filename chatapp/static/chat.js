@@ -1,0 +1,1315 @@
+/* chatapp browser widget.
+ *
+ * ES5 only and no build step, so old browsers run this file as it is; HTTP
+ * goes through XMLHttpRequest and sockets through the vendored Socket.IO
+ * client, which falls back to long-polling where WebSocket is missing.
+ * Message text is only ever inserted as text nodes, never as HTML.
+ */
+(function (window, document) {
+  'use strict';
+
+  var root = document.getElementById('chat-widget');
+  if (!root || window.ChatWidget) { return; }
+
+  var PREFIX = (root.getAttribute('data-prefix') || '/chat').replace(/\/+$/, '');
+  var NAMESPACE = root.getAttribute('data-namespace') || '/chat';
+  var MODE = root.getAttribute('data-mode') === 'page' ? 'page' : 'docked';
+  var LOGOUT_URL = root.getAttribute('data-logout-url');
+  var PAGE_SIZE = 30;          // history page when opening or scrolling up
+  var CATCH_UP_PAGE = 100;     // after= page while catching up
+  var CATCH_UP_PAGES = 10;     // beyond this, start afresh from the newest page
+  var CACHE_LIMIT = 100;       // messages kept per conversation in sessionStorage
+  var SEND_TIMEOUT = 10000;    // ms before a send without an ack counts as failed
+  var TYPING_EVERY = 2500;     // ms between our typing notices
+  var TYPING_SHOWN = 4000;     // ms a typing notice stays visible
+  var GROUP_GAP = 5 * 60000;   // bubbles closer than this are grouped
+
+  var me = null;               // the logged-in User
+  var convs = {};              // String(other id) -> conversation
+  var current = null;          // the conversation on screen
+  var socket = null;
+  var epoch = 0;               // counts connections: a catch-up must see them all
+  var connected = false;
+  var stopped = false;         // after logout nothing touches the cache again
+  var ready = false;
+  var queuedOpen = null;       // open() called before /api/me answered
+  var panelOpen = MODE === 'page';
+  var unseen = 0;              // messages that came while the tab was hidden
+  var baseTitle = document.title;
+  var ui = {};
+
+  // -- DOM helpers ---------------------------------------------------------
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.appendChild(document.createTextNode(String(text))); }
+    return node;
+  }
+
+  function attrs(node, map) {
+    for (var k in map) {
+      if (Object.prototype.hasOwnProperty.call(map, k)) { node.setAttribute(k, map[k]); }
+    }
+    return node;
+  }
+
+  function setText(node, text) {
+    var value = text === undefined || text === null ? '' : String(text);
+    if (node.textContent !== value) { node.textContent = value; }
+  }
+
+  function clear(node) {
+    while (node.firstChild) { node.removeChild(node.firstChild); }
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function toggle(node, cls, on) {
+    if (on) { node.classList.add(cls); } else { node.classList.remove(cls); }
+  }
+
+  function on(node, type, fn) {
+    node.addEventListener(type, fn, false);
+  }
+
+  function closest(node, selector) {
+    var matches = Element.prototype.matches || Element.prototype.msMatchesSelector ||
+      Element.prototype.webkitMatchesSelector;
+    while (node && node.nodeType === 1) {
+      if (matches.call(node, selector)) { return node; }
+      node = node.parentNode;
+    }
+    return null;
+  }
+
+  var ICONS = {
+    send: 'M3.4 20.4 21 12 3.4 3.6 3.4 10.2 16 12 3.4 13.8z',
+    back: 'M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z',
+    chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z',
+    close: 'M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z',
+    logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'
+  };
+
+  function icon(name) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    var path = document.createElementNS(ns, 'path');
+    attrs(svg, {viewBox: '0 0 24 24', width: '20', height: '20', 'aria-hidden': 'true', focusable: 'false'});
+    path.setAttribute('d', ICONS[name]);
+    path.setAttribute('fill', 'currentColor');
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function button(cls, label, iconName, text) {
+    var b = attrs(el('button', cls), {type: 'button'});
+    if (label) { b.setAttribute('aria-label', label); b.title = label; }
+    if (iconName) { b.appendChild(icon(iconName)); }
+    if (text) { b.appendChild(el('span', null, text)); }
+    return b;
+  }
+
+  function avatar(user, cls) {
+    var box = el('span', 'chat-avatar' + (cls ? ' ' + cls : ''));
+    var img = attrs(el('img'), {alt: '', width: '40', height: '40'});
+    box.appendChild(img);
+    box.appendChild(el('span', 'chat-dot'));
+    setAvatar(box, user);
+    return box;
+  }
+
+  function setAvatar(box, user) {
+    var img = box.firstChild;
+    var src = user && user.avatar ? String(user.avatar) : '';
+    if (src && img.getAttribute('src') !== src) { img.setAttribute('src', src); }
+    toggle(box, 'is-online', !!(user && user.online));
+  }
+
+  // -- ids, time -------------------------------------------------------------
+
+  function key(id) { return String(id); }
+
+  function sameId(a, b) { return a !== null && a !== undefined && String(a) === String(b); }
+
+  function toId(value) {
+    // Attributes give strings; the standalone app's ids are integers.
+    if (typeof value === 'number') { return value; }
+    var s = String(value);
+    if (me && typeof me.id === 'number' && /^\d+$/.test(s)) { return parseInt(s, 10); }
+    return s;
+  }
+
+  function nameOf(user) {
+    return user && user.username ? String(user.username) : '\u2026';
+  }
+
+  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  var DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+
+  function sameDay(a, b) {
+    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() &&
+      a.getDate() === b.getDate();
+  }
+
+  function relTime(iso, withTime) {
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) { return ''; }
+    var now = Date.now();
+    var diff = now - ms;
+    if (diff < 60000) { return 'just now'; }
+    if (diff < 3600000) { return Math.floor(diff / 60000) + ' min ago'; }
+    var d = new Date(ms);
+    var clock = pad(d.getHours()) + ':' + pad(d.getMinutes());
+    if (sameDay(d, new Date(now))) { return clock; }
+    var day;
+    if (sameDay(d, new Date(now - 86400000))) {
+      day = 'Yesterday';
+    } else if (diff < 6 * 86400000) {
+      day = DAYS[d.getDay()];
+    } else {
+      day = d.getDate() + ' ' + MONTHS[d.getMonth()] +
+        (d.getFullYear() === new Date(now).getFullYear() ? '' : ' ' + d.getFullYear());
+    }
+    return withTime ? day + ' ' + clock : day;
+  }
+
+  function timeNode(cls, withTime) {
+    var t = el('time', cls);
+    if (withTime) { t.setAttribute('data-long', '1'); }
+    return t;
+  }
+
+  function setTime(node, iso) {
+    if (!iso) { setText(node, ''); return; }
+    if (node.getAttribute('data-time') !== iso) {
+      node.setAttribute('data-time', iso);
+      node.setAttribute('datetime', iso);
+      var d = new Date(Date.parse(iso));
+      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString();
+    }
+    setText(node, relTime(iso, node.getAttribute('data-long') === '1'));
+  }
+
+  function refreshTimes() {
+    var nodes = root.querySelectorAll('time[data-time]');
+    for (var i = 0; i < nodes.length; i++) { setTime(nodes[i], nodes[i].getAttribute('data-time')); }
+  }
+
+  // -- HTTP ------------------------------------------------------------------
+
+  function request(method, url, body, done) {
+    var xhr = new XMLHttpRequest();
+    xhr.open(method, url, true);
+    xhr.setRequestHeader('Accept', 'application/json');
+    if (body !== undefined) { xhr.setRequestHeader('Content-Type', 'application/json'); }
+    xhr.onreadystatechange = function () {
+      if (xhr.readyState !== 4) { return; }
+      var data = null;
+      try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
+      if (xhr.status >= 200 && xhr.status < 300) { done(null, data); return; }
+      var error = data && data.error ? data.error : {code: 'network', message: 'The server could not be reached.'};
+      done({status: xhr.status, code: error.code, message: error.message}, null);
+    };
+    xhr.send(body === undefined ? null : JSON.stringify(body));
+  }
+
+  function api(path, done) {
+    request('GET', PREFIX + '/api' + path, undefined, function (err, data) {
+      if (stopped) { return; }
+      if (err && err.status === 401) { signedOut(); return; }
+      done(err, data);
+    });
+  }
+
+  // -- sessionStorage cache ----------------------------------------------------
+  // Keys are "chat:<user id>:<name>"; a full or disabled storage means no cache.
+
+  var storage = (function () {
+    try {
+      var s = window.sessionStorage;
+      s.setItem('chat-probe', '1');
+      s.removeItem('chat-probe');
+      return s;
+    } catch (e) {
+      return null;
+    }
+  }());
+
+  var cache = {
+    owner: null,
+
+    keys: function (prefix) {
+      var out = [];
+      if (!storage) { return out; }
+      try {
+        for (var i = 0; i < storage.length; i++) {
+          var k = storage.key(i);
+          if (k && k.indexOf(prefix) === 0) { out.push(k); }
+        }
+      } catch (e) { return out; }
+      return out;
+    },
+
+    remove: function (keys) {
+      for (var i = 0; i < keys.length; i++) {
+        try { storage.removeItem(keys[i]); } catch (e) { /* nothing to keep */ }
+      }
+    },
+
+    own: function (userId) {
+      // One tab may see several users in turn: never show one another's cache.
+      var mine = 'chat:' + key(userId) + ':';
+      var others = [];
+      var all = this.keys('chat:');
+      for (var i = 0; i < all.length; i++) {
+        if (all[i].indexOf(mine) !== 0) { others.push(all[i]); }
+      }
+      this.remove(others);
+      this.owner = key(userId);
+    },
+
+    name: function (name) { return 'chat:' + this.owner + ':' + name; },
+
+    get: function (name) {
+      if (!storage || this.owner === null) { return null; }
+      try {
+        var raw = storage.getItem(this.name(name));
+        return raw ? JSON.parse(raw) : null;
+      } catch (e) {
+        return null;
+      }
+    },
+
+    set: function (name, value) {
+      if (!storage || this.owner === null || stopped) { return; }
+      var k = this.name(name);
+      var raw;
+      try { raw = JSON.stringify(value); } catch (e) { return; }
+      try {
+        storage.setItem(k, raw);
+      } catch (full) {
+        // Full: drop the other conversations and try once more, else go without.
+        var others = this.keys(this.name('c:'));
+        this.remove(others.filter(function (o) { return o !== k; }));
+        try { storage.setItem(k, raw); } catch (still) { this.remove([k]); }
+      }
+    },
+
+    clear: function () {
+      this.remove(this.keys('chat:'));
+      this.owner = null;
+    }
+  };
+
+  function saveConv(c) {
+    if (!c.loaded) { return; }
+    // Only the gap-free run up to c.contig is kept, so a catch-up from it is exact.
+    var kept = [];
+    for (var i = 0; i < c.msgs.length; i++) {
+      if (c.msgs[i].id <= c.contig) { kept.push(c.msgs[i]); }
+    }
+    var trimmed = kept.length > CACHE_LIMIT;
+    if (trimmed) { kept = kept.slice(kept.length - CACHE_LIMIT); }
+    cache.set('c:' + c.key, {other: c.other, msgs: kept, contig: c.contig,
+                             hasMore: c.hasMore || trimmed});
+  }
+
+  function saveList() {
+    var list = [];
+    var order = listOrder();
+    for (var i = 0; i < order.length; i++) {
+      var c = order[i];
+      list.push({other: c.other, last_message: c.last, unread: c.unread});
+    }
+    cache.set('list', list);
+  }
+
+  // -- conversations -----------------------------------------------------------
+
+  function conversation(other) {
+    var k = key(other.id);
+    var c = convs[k];
+    if (!c) {
+      c = convs[k] = {key: k, other: {id: other.id}, last: null, unread: 0, msgs: [], byId: {},
+                      pending: [], contig: 0, hasMore: false, loaded: false, synced: false,
+                      syncing: false, again: false, readSent: 0, typingUntil: 0, notice: '',
+                      draft: '', node: null};
+      var saved = cache.get('c:' + k);
+      if (saved && saved.msgs && saved.msgs.length) {
+        updateOther(c, saved.other);
+        addMessages(c, saved.msgs, false);
+        c.contig = saved.contig || 0;
+        c.hasMore = !!saved.hasMore;
+        c.loaded = true;
+      }
+    }
+    updateOther(c, other);
+    return c;
+  }
+
+  function updateOther(c, other) {
+    if (!other) { return; }
+    for (var k in other) {
+      if (Object.prototype.hasOwnProperty.call(other, k)) { c.other[k] = other[k]; }
+    }
+  }
+
+  function msgKey(m) {
+    return key(m.from) + ':' + (m.client_id ? 'c' + m.client_id : '#' + m.id);
+  }
+
+  function addMessages(c, list, contiguous) {
+    for (var i = 0; i < list.length; i++) {
+      var m = list[i];
+      if (!m || typeof m.id !== 'number') { continue; }
+      var old = c.byId[m.id];
+      if (old) {
+        if (m.read_at && !old.read_at) { old.read_at = m.read_at; }
+      } else {
+        c.byId[m.id] = m;
+        insertSorted(c.msgs, m);
+        dropPending(c, m);
+      }
+      if (contiguous && m.id > c.contig) { c.contig = m.id; }
+      if (!c.last || m.id >= c.last.id) { c.last = c.byId[m.id]; }
+    }
+  }
+
+  function insertSorted(msgs, m) {
+    var i = msgs.length;
+    while (i > 0 && msgs[i - 1].id > m.id) { i--; }
+    msgs.splice(i, 0, m);
+  }
+
+  function dropPending(c, m) {
+    if (!m.client_id || !me || !sameId(m.from, me.id)) { return; }
+    for (var i = 0; i < c.pending.length; i++) {
+      if (c.pending[i].client_id === m.client_id) { c.pending.splice(i, 1); return; }
+    }
+  }
+
+  function resetMessages(c) {
+    c.msgs = [];
+    c.byId = {};
+    c.contig = 0;
+    c.loaded = false;
+  }
+
+  function newestId(c) {
+    var id = c.last ? c.last.id : 0;
+    if (c.msgs.length && c.msgs[c.msgs.length - 1].id > id) { id = c.msgs[c.msgs.length - 1].id; }
+    return id;
+  }
+
+  function listOrder() {
+    var out = [];
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last) { out.push(convs[k]); }
+    }
+    out.sort(function (a, b) { return b.last.id - a.last.id; });
+    return out;
+  }
+
+  // Fetch what the conversation lacks: the newest page the first time, then
+  // everything after the last gap-free id. Messages pushed meanwhile merge by id.
+  function sync(c) {
+    if (c.syncing) { c.again = true; return; }
+    c.syncing = true;
+    c.again = false;
+    var startEpoch = epoch;
+    var wasConnected = connected;
+    var pages = 0;
+
+    function finish(err) {
+      c.syncing = false;
+      if (!err) {
+        c.synced = wasConnected && connected && epoch === startEpoch;
+        if (c.synced && c.msgs.length) { c.contig = Math.max(c.contig, c.msgs[c.msgs.length - 1].id); }
+      }
+      saveConv(c);
+      refresh(c);
+      if (c === current) { markRead(c); }
+      if (c.again && !stopped) { sync(c); }
+    }
+
+    function page() {
+      var first = !c.loaded;
+      var query = first ? '?limit=' + PAGE_SIZE : '?after=' + c.contig + '&limit=' + CATCH_UP_PAGE;
+      api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
+        if (err) {
+          if (err.code === 'unknown_user') { c.notice = 'There is no such user.'; }
+          finish(err);
+          return;
+        }
+        updateOther(c, data.other);
+        if (first) { c.loaded = true; c.hasMore = !!data.has_more; }
+        addMessages(c, data.messages || [], true);
+        refresh(c);
+        if (!first && data.has_more) {
+          pages += 1;
+          if (pages >= CATCH_UP_PAGES) { resetMessages(c); }
+          page();
+          return;
+        }
+        finish(null);
+      });
+    }
+    page();
+  }
+
+  function loadOlder(c) {
+    if (c.loadingOlder || !c.hasMore || !c.msgs.length) { return; }
+    c.loadingOlder = true;
+    var query = '?before=' + c.msgs[0].id + '&limit=' + PAGE_SIZE;
+    api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
+      c.loadingOlder = false;
+      if (err) { return; }
+      c.hasMore = !!data.has_more;
+      var box = ui.content;
+      var fromBottom = box.scrollHeight - box.scrollTop;
+      addMessages(c, data.messages || [], false);
+      saveConv(c);
+      if (c === current) {
+        renderMessages(c);
+        box.scrollTop = box.scrollHeight - fromBottom;  // keep the reader's place
+      }
+    });
+  }
+
+  function loadList() {
+    api('/conversations', function (err, data) {
+      if (err) { return; }
+      var seen = {};
+      var list = data.conversations || [];
+      for (var i = 0; i < list.length; i++) {
+        var entry = list[i];
+        var c = conversation(entry.other);
+        seen[c.key] = true;
+        if (!c.last || entry.last_message.id >= c.last.id) { c.last = entry.last_message; }
+        applyReadAt(c, entry.last_message);
+        c.unread = c === current && viewing() ? 0 : entry.unread;
+        if (c === current && entry.unread) { markRead(c); }
+      }
+      for (var k in convs) {
+        if (Object.prototype.hasOwnProperty.call(convs, k) && !seen[k] && convs[k].last &&
+            convs[k].last.id <= newestSeen(list)) {
+          convs[k].last = null;  // gone from the server's list (e.g. account deleted)
+        }
+      }
+      saveList();
+      renderList();
+      if (current) { renderHeader(current); }
+    });
+  }
+
+  function newestSeen(list) {
+    return list.length ? list[0].last_message.id : Infinity;
+  }
+
+  function applyReadAt(c, m) {
+    // The list's last message tells whether our newest message was seen.
+    if (!m || !m.read_at || !me || !sameId(m.from, me.id)) { return; }
+    for (var i = 0; i < c.msgs.length; i++) {
+      var x = c.msgs[i];
+      if (x.id <= m.id && sameId(x.from, me.id) && !x.read_at) { x.read_at = m.read_at; }
+    }
+  }
+
+  // -- socket ------------------------------------------------------------------
+
+  function connect() {
+    socket = window.io(NAMESPACE, {
+      // Without WebSocket, skip the doomed upgrade probe and stay on polling.
+      transports: window.WebSocket ? ['polling', 'websocket'] : ['polling'],
+      reconnectionDelayMax: 5000
+    });
+    ChatWidget.socket = socket;
+    socket.on('connect', function () {
+      epoch += 1;
+      connected = true;
+      setStatus('connected');
+      catchUp();
+    });
+    socket.on('disconnect', function (reason) {
+      connected = false;
+      unsync();
+      if (reason === 'io server disconnect') {
+        setStatus('offline');
+        checkSession();
+      } else if (reason !== 'io client disconnect') {
+        setStatus('reconnecting');
+      }
+    });
+    socket.on('connect_error', function (err) {
+      connected = false;
+      if (err && (err.message === 'unauthorized' || err.message === 'forbidden')) {
+        setStatus('offline');
+        checkSession();
+      } else {
+        setStatus('reconnecting');
+      }
+    });
+    socket.io.on('reconnect_failed', function () { setStatus('offline'); });
+    socket.on('message', onMessage);
+    socket.on('read', onRead);
+    socket.on('presence', onPresence);
+    socket.on('typing', onTyping);
+  }
+
+  function unsync() {
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k)) { convs[k].synced = false; }
+    }
+  }
+
+  function catchUp() {
+    // After any (re)connection: the open conversation and the list, by id.
+    if (current) { sync(current); }
+    loadList();
+  }
+
+  function checkSession() {
+    // Refused or dropped by the server: signed out, or worth another try later.
+    request('GET', PREFIX + '/api/me', undefined, function (err, data) {
+      if (stopped) { return; }
+      if (err && err.status === 401) { signedOut(); return; }
+      if (!err && data && me && !sameId(data.user.id, me.id)) { signedOut(); return; }
+      window.setTimeout(function () {
+        if (!stopped && socket && !socket.connected) { setStatus('reconnecting'); socket.connect(); }
+      }, err ? 5000 : 1000);
+    });
+  }
+
+  function emit(event, data, done) {
+    if (!socket) { return; }
+    if (done) {
+      socket.timeout(SEND_TIMEOUT).emit(event, data, done);
+    } else {
+      socket.emit(event, data);
+    }
+  }
+
+  function onMessage(m) {
+    if (!me || !m || typeof m.id !== 'number') { return; }
+    var mine = sameId(m.from, me.id);
+    var c = conversation({id: mine ? m.to : m.from});
+    var isNew = !c.byId[m.id] && !(c.last && c.last.id >= m.id);
+    if (c.loaded) {
+      addMessages(c, [m], c.synced && !c.syncing);
+      saveConv(c);
+    } else if (!c.last || m.id > c.last.id) {
+      c.last = m;
+    }
+    if (!mine) {
+      c.typingUntil = 0;
+      if (isNew && c === current && viewing()) {
+        markRead(c);
+      } else if (isNew) {
+        c.unread += 1;
+      }
+      if (isNew && document.hidden) {
+        unseen += 1;
+        updateTitle();
+      }
+      if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
+    }
+    if (!c.other.username) { loadList(); }
+    saveList();
+    renderList();
+    refresh(c);
+  }
+
+  function onRead(e) {
+    if (!me || !e) { return; }
+    if (sameId(e.by, me.id)) {
+      var mineConv = convs[key(e['with'])];
+      if (mineConv) {
+        mineConv.unread = 0;  // read here or in another tab
+        if (e.up_to > mineConv.readSent) { mineConv.readSent = e.up_to; }
+      }
+    } else {
+      var c = convs[key(e.by)];
+      if (!c) { return; }
+      var now = new Date().toISOString();
+      for (var i = 0; i < c.msgs.length; i++) {
+        var m = c.msgs[i];
+        if (m.id <= e.up_to && sameId(m.from, me.id) && !m.read_at) { m.read_at = now; }
+      }
+      if (c.last && c.last.id <= e.up_to && sameId(c.last.from, me.id) && !c.last.read_at) {
+        c.last.read_at = now;
+      }
+      saveConv(c);
+      refresh(c);
+    }
+    saveList();
+    renderList();
+  }
+
+  function onPresence(e) {
+    var c = e && convs[key(e.user_id)];
+    if (!c) { return; }
+    c.other.online = !!e.online;
+    if (e.online) { c.notice = ''; }
+    renderList();
+    refresh(c);
+  }
+
+  function onTyping(e) {
+    var c = e && convs[key(e.from)];
+    if (!c) { return; }
+    c.typingUntil = Date.now() + TYPING_SHOWN;
+    renderList();
+    refresh(c);
+    window.setTimeout(function () { renderList(); refresh(c); }, TYPING_SHOWN + 50);
+  }
+
+  function isTyping(c) {
+    return c.typingUntil > Date.now();
+  }
+
+  // -- reading and sending -------------------------------------------------------
+
+  function viewing() {
+    return !document.hidden && panelOpen && !!current;
+  }
+
+  function markRead(c) {
+    if (!socket || c !== current || !viewing()) { return; }
+    var upTo = newestId(c);
+    var unreadHere = c.unread > 0;
+    for (var i = 0; i < c.msgs.length; i++) {
+      var m = c.msgs[i];
+      if (!sameId(m.from, me.id) && !m.read_at) { unreadHere = true; m.read_at = new Date().toISOString(); }
+    }
+    c.unread = 0;
+    if (upTo > c.readSent && unreadHere) {
+      c.readSent = upTo;
+      emit('read', {'with': c.other.id, up_to: upTo});
+    }
+    renderList();
+  }
+
+  function clientId() {
+    var rand = '';
+    var crypto = window.crypto || window.msCrypto;
+    if (crypto && crypto.getRandomValues) {
+      var bytes = new Uint32Array(2);
+      crypto.getRandomValues(bytes);
+      rand = bytes[0].toString(36) + bytes[1].toString(36);
+    } else {
+      rand = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+    }
+    return 'c-' + Date.now().toString(36) + '-' + rand;
+  }
+
+  function send(c, text) {
+    text = String(text).trim();
+    if (!text || !me) { return false; }
+    var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
+             sent_at: new Date().toISOString(), status: 'pending', error: null};
+    c.pending.push(p);
+    c.notice = '';
+    transmit(c, p);
+    refresh(c, true);
+    return true;
+  }
+
+  // A retry sends the same client_id again, so the server never stores it twice.
+  function transmit(c, p) {
+    p.status = 'pending';
+    p.error = null;
+    emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
+      if (c.pending.indexOf(p) < 0) { return; }  // already arrived through a catch-up
+      if (err || !ack || !ack.ok) {
+        p.status = 'failed';
+        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: 'No answer from the server.'};
+        refresh(c);
+        return;
+      }
+      addMessages(c, [ack.message], c.synced && !c.syncing);
+      dropPending(c, ack.message);
+      c.notice = ack.delivered === false
+        ? nameOf(c.other) + ' is offline \u2014 they will see it when they come back.'
+        : '';
+      saveConv(c);
+      saveList();
+      renderList();
+      refresh(c);
+    });
+  }
+
+  function retry(clientIdValue) {
+    if (!current) { return; }
+    for (var i = 0; i < current.pending.length; i++) {
+      if (current.pending[i].client_id === clientIdValue) { transmit(current, current.pending[i]); }
+    }
+    refresh(current);
+  }
+
+  // -- building the widget -------------------------------------------------------
+
+  function build() {
+    var shell = el('div', 'chat-shell');
+    ui.shell = shell;
+
+    var side = el('aside', 'chat-sidebar');
+    var head = el('header', 'chat-sidebar-head');
+    ui.meAvatar = avatar(null, 'chat-avatar-me');
+    ui.meName = el('span', 'chat-me-name', '\u2026');
+    ui.status = attrs(el('span', 'chat-status'), {'data-state': 'connecting', role: 'status'});
+    var who = el('div', 'chat-me');
+    who.appendChild(ui.meName);
+    who.appendChild(ui.status);
+    head.appendChild(ui.meAvatar);
+    head.appendChild(who);
+    if (MODE === 'page') {
+      ui.logout = button('chat-icon-button chat-logout', 'Log out', 'logout');
+      ui.logout.setAttribute('data-chat-logout', '');
+      head.appendChild(ui.logout);
+    } else {
+      ui.close = button('chat-icon-button chat-close', 'Close chat', 'close');
+      head.appendChild(ui.close);
+    }
+    side.appendChild(head);
+
+    var searchBox = el('div', 'chat-search');
+    ui.search = attrs(el('input', 'chat-search-input'), {
+      type: 'search', placeholder: 'Search people', 'aria-label': 'Search people to chat with',
+      autocomplete: 'off', spellcheck: 'false'});
+    searchBox.appendChild(ui.search);
+    side.appendChild(searchBox);
+    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': 'People'});
+    show(ui.results, false);
+    side.appendChild(ui.results);
+
+    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': 'Conversations'});
+    side.appendChild(ui.list);
+    ui.listEmpty = el('p', 'chat-empty', 'No conversations yet. Search for someone to start one.');
+    side.appendChild(ui.listEmpty);
+    shell.appendChild(side);
+
+    shell.appendChild(buildConversation());
+    ui.placeholder = el('div', 'chat-placeholder');
+    ui.placeholder.appendChild(icon('chat'));
+    ui.placeholder.appendChild(el('p', null, 'Pick a conversation or search for someone.'));
+    shell.appendChild(ui.placeholder);
+
+    ui.announce = attrs(el('div', 'chat-sr-only'), {'aria-live': 'polite', 'aria-atomic': 'true'});
+    shell.appendChild(ui.announce);
+
+    if (MODE === 'docked') {
+      ui.launcher = attrs(button('chat-launcher', 'Open chat', 'chat'), {'aria-expanded': 'false'});
+      ui.badge = el('span', 'chat-launcher-badge');
+      ui.launcher.appendChild(ui.badge);
+      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': 'Chat'});
+      ui.panel.appendChild(shell);
+      show(ui.panel, false);
+      root.appendChild(ui.panel);
+      root.appendChild(ui.launcher);
+    } else {
+      root.appendChild(shell);
+    }
+    bindEvents();
+  }
+
+  function buildConversation() {
+    var box = attrs(el('section', 'chat-container'), {'aria-label': 'Conversation'});
+    var header = el('header', 'chat-header');
+    ui.back = button('chat-icon-button chat-back', 'Back to conversations', 'back');
+    ui.otherAvatar = avatar(null);
+    ui.otherName = el('h2', 'chat-header-name');
+    ui.otherState = el('span', 'chat-header-state');
+    var names = el('div', 'chat-header-text');
+    names.appendChild(ui.otherName);
+    names.appendChild(ui.otherState);
+    header.appendChild(ui.back);
+    header.appendChild(ui.otherAvatar);
+    header.appendChild(names);
+    box.appendChild(header);
+
+    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
+    ui.older = button('chat-older', null, null, 'Load older messages');
+    ui.messages = el('ul', 'chat-messages');
+    ui.convEmpty = el('p', 'chat-conv-empty', 'Say hello \uD83D\uDC4B');
+    ui.content.appendChild(ui.older);
+    ui.content.appendChild(ui.convEmpty);
+    ui.content.appendChild(ui.messages);
+    box.appendChild(ui.content);
+
+    ui.typing = attrs(el('div', 'chat-typing'), {'aria-hidden': 'true'});
+    box.appendChild(ui.typing);
+    ui.notice = attrs(el('p', 'chat-notice'), {role: 'status'});
+    box.appendChild(ui.notice);
+
+    ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
+    ui.input = attrs(el('textarea', 'chat-input'), {
+      id: 'chat-input', rows: '1', placeholder: 'Write a message\u2026',
+      'aria-label': 'Message', enterkeyhint: 'send'});
+    ui.send = button('chat-send', 'Send', 'send');
+    ui.send.type = 'submit';
+    ui.form.appendChild(ui.input);
+    ui.form.appendChild(ui.send);
+    box.appendChild(ui.form);
+    ui.container = box;
+    show(box, false);
+    return box;
+  }
+
+  // -- rendering -------------------------------------------------------------------
+
+  function setStatus(state) {
+    var labels = {connecting: 'Connecting\u2026', connected: 'Connected',
+                  reconnecting: 'Reconnecting\u2026', offline: 'Offline'};
+    ui.status.setAttribute('data-state', state);
+    setText(ui.status, labels[state]);
+    toggle(root, 'chat-is-offline', state !== 'connected');
+  }
+
+  function renderMe() {
+    setText(ui.meName, nameOf(me));
+    setAvatar(ui.meAvatar, me && {avatar: me.avatar});
+  }
+
+  function renderList() {
+    if (!ui.list) { return; }
+    var order = listOrder();
+    var total = 0;
+    for (var i = 0; i < order.length; i++) {
+      var c = order[i];
+      if (!c.node) { c.node = buildItem(c); }
+      updateItem(c);
+      total += c.unread;
+      if (ui.list.children[i] !== c.node) { ui.list.insertBefore(c.node, ui.list.children[i] || null); }
+    }
+    while (ui.list.children.length > order.length) { ui.list.removeChild(ui.list.lastChild); }
+    show(ui.listEmpty, !order.length);
+    if (ui.badge) { setText(ui.badge, total ? (total > 99 ? '99+' : total) : ''); }
+  }
+
+  function buildItem(c) {
+    var li = el('li', 'chat-item');
+    li.setAttribute('data-user-id', c.key);
+    var b = attrs(el('button', 'chat-item-button'), {type: 'button'});
+    var body = el('span', 'chat-item-body');
+    var top = el('span', 'chat-item-top');
+    var bottom = el('span', 'chat-item-bottom');
+    c.nodes = {avatar: avatar(c.other), name: el('span', 'chat-name'), time: timeNode('chat-time'),
+               preview: el('span', 'chat-preview'), unread: el('span', 'unread')};
+    top.appendChild(c.nodes.name);
+    top.appendChild(c.nodes.time);
+    bottom.appendChild(c.nodes.preview);
+    bottom.appendChild(c.nodes.unread);
+    body.appendChild(top);
+    body.appendChild(bottom);
+    b.appendChild(c.nodes.avatar);
+    b.appendChild(body);
+    li.appendChild(b);
+    return li;
+  }
+
+  function updateItem(c) {
+    var n = c.nodes;
+    var typing = isTyping(c);
+    var last = c.last;
+    var preview = typing ? 'typing\u2026' : '';
+    if (!typing && last) {
+      preview = (me && sameId(last.from, me.id) ? 'You: ' : '') + String(last.content).replace(/\s+/g, ' ');
+    }
+    setText(n.name, nameOf(c.other));
+    setText(n.preview, preview);
+    setText(n.unread, c.unread ? (c.unread > 99 ? '99+' : c.unread) : '');
+    setTime(n.time, last ? last.sent_at : '');
+    setAvatar(n.avatar, c.other);
+    toggle(c.node, 'online', !!c.other.online);
+    toggle(c.node, 'active', c === current);
+    toggle(c.node, 'has-unread', c.unread > 0);
+    toggle(c.node, 'is-typing', typing);
+    var label = nameOf(c.other) + (c.other.online ? ', online' : '') +
+      (c.unread ? ', ' + c.unread + ' unread' : '') + (preview ? ': ' + preview : '');
+    c.node.firstChild.setAttribute('aria-label', label);
+    if (c === current) { c.node.firstChild.setAttribute('aria-current', 'true'); } else {
+      c.node.firstChild.removeAttribute('aria-current');
+    }
+  }
+
+  function refresh(c, toBottom) {
+    if (c !== current) { return; }
+    renderHeader(c);
+    renderMessages(c, toBottom);
+    setText(ui.typing, isTyping(c) ? nameOf(c.other) + ' is typing\u2026' : '');
+    toggle(ui.typing, 'is-active', isTyping(c));
+    setText(ui.notice, c.notice);
+    show(ui.notice, !!c.notice);
+  }
+
+  function renderHeader(c) {
+    setText(ui.otherName, nameOf(c.other));
+    setAvatar(ui.otherAvatar, c.other);
+    var state = isTyping(c) ? 'typing\u2026' : (c.other.online ? 'online' : 'offline');
+    setText(ui.otherState, state);
+    toggle(ui.otherState, 'is-online', !!c.other.online);
+  }
+
+  function renderMessages(c, toBottom) {
+    var box = ui.content;
+    var ul = ui.messages;
+    var atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    var list = c.msgs.concat(c.pending);
+    var kids = ul.children;
+    // Append when the screen already shows a prefix of the list; else rebuild.
+    var keep = ul.getAttribute('data-conv') === c.key && kids.length <= list.length;
+    for (var i = 0; keep && i < kids.length; i++) {
+      keep = kids[i].getAttribute('data-key') === msgKey(list[i]);
+    }
+    if (!keep) {
+      clear(ul);
+      ul.setAttribute('data-conv', c.key);
+    }
+    for (i = kids.length; i < list.length; i++) { ul.appendChild(buildBubble(list[i])); }
+    var seenId = lastSeenOfMine(c);
+    var lastMine = lastOfMine(c);
+    for (i = 0; i < list.length; i++) { updateBubble(kids[i], list[i], list[i - 1], seenId, lastMine); }
+    show(ui.older, c.hasMore && c.msgs.length > 0);
+    show(ui.convEmpty, c.loaded && !list.length);
+    if (atBottom) { box.scrollTop = box.scrollHeight; }
+  }
+
+  function lastSeenOfMine(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      if (sameId(c.msgs[i].from, me && me.id) && c.msgs[i].read_at) { return c.msgs[i].id; }
+    }
+    return null;
+  }
+
+  function lastOfMine(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      if (sameId(c.msgs[i].from, me && me.id)) { return c.msgs[i].id; }
+    }
+    return null;
+  }
+
+  function buildBubble(m) {
+    var mine = me && sameId(m.from, me.id);
+    var li = el('li', mine ? 'chat-self' : 'chat-other');
+    li.setAttribute('data-key', msgKey(m));
+    var bubble = el('div', 'chat-bubble');
+    bubble.appendChild(el('div', 'chat-text', m.content));
+    var meta = el('div', 'chat-meta');
+    meta.appendChild(timeNode('chat-stamp', true));
+    meta.appendChild(el('span', 'chat-state'));
+    bubble.appendChild(meta);
+    li.appendChild(bubble);
+    return li;
+  }
+
+  function updateBubble(li, m, prev, seenId, lastMine) {
+    var mine = me && sameId(m.from, me.id);
+    var grouped = prev && sameId(prev.from, m.from) &&
+      Date.parse(m.sent_at) - Date.parse(prev.sent_at) < GROUP_GAP;
+    if (m.id) { li.setAttribute('data-id', m.id); }
+    toggle(li, 'chat-grouped', !!grouped);
+    toggle(li, 'chat-pending', m.status === 'pending');
+    toggle(li, 'chat-failed', m.status === 'failed');
+    var meta = li.firstChild.lastChild;
+    setTime(meta.firstChild, m.sent_at);
+    var state = '';
+    if (m.status === 'pending') { state = 'Sending\u2026'; }
+    else if (m.status === 'failed') { state = 'failed'; }
+    else if (mine && m.id === seenId) { state = 'Seen'; }
+    else if (mine && m.id === lastMine) { state = 'Sent'; }
+    var stateNode = meta.lastChild;
+    var sig = state + (m.error ? m.error.message : '');
+    if (stateNode.getAttribute('data-sig') === sig) { return; }
+    stateNode.setAttribute('data-sig', sig);
+    clear(stateNode);
+    if (state === 'failed') {
+      stateNode.appendChild(el('span', 'chat-error', 'Not sent: ' + (m.error && m.error.message || 'error')));
+      var again = button('chat-retry', null, null, 'Retry');
+      again.setAttribute('data-retry', m.client_id);
+      stateNode.appendChild(again);
+    } else {
+      stateNode.appendChild(document.createTextNode(state));
+    }
+  }
+
+  function announce(text) {
+    setText(ui.announce, '');
+    window.setTimeout(function () { setText(ui.announce, text); }, 50);
+  }
+
+  function updateTitle() {
+    document.title = unseen ? '(' + unseen + ') ' + baseTitle : baseTitle;
+  }
+
+  function renderSearch(users) {
+    clear(ui.results);
+    if (!users) { show(ui.results, false); return; }
+    if (!users.length) {
+      ui.results.appendChild(el('li', 'chat-search-none', 'No one found'));
+    }
+    for (var i = 0; i < users.length; i++) {
+      var u = users[i];
+      var li = el('li', 'chat-result' + (u.online ? ' online' : ''));
+      li.setAttribute('data-user-id', key(u.id));
+      var b = attrs(el('button', 'chat-item-button'), {type: 'button'});
+      b.appendChild(avatar(u));
+      b.appendChild(el('span', 'chat-name', u.username));
+      li.appendChild(b);
+      li.userData = u;
+      ui.results.appendChild(li);
+    }
+    show(ui.results, true);
+  }
+
+  // -- actions -----------------------------------------------------------------------
+
+  function openConversation(c) {
+    if (current && current !== c) { current.draft = ui.input.value; }
+    current = c;
+    cache.set('open', c.key);
+    ui.input.value = c.draft || '';
+    autoGrow();
+    show(ui.container, true);
+    show(ui.placeholder, false);
+    toggle(root, 'chat-view-conv', true);
+    setPanel(true);
+    refresh(c, true);
+    renderList();
+    markRead(c);
+    sync(c);
+    ui.input.focus();
+  }
+
+  function openUser(userId) {
+    if (!ready) { queuedOpen = userId; setPanel(true); return; }
+    var id = toId(userId);
+    if (sameId(id, me.id)) { return; }
+    openConversation(conversation({id: id}));
+  }
+
+  function backToList() {
+    toggle(root, 'chat-view-conv', false);
+    var item = current && current.node;
+    (item && item.parentNode ? item.firstChild : ui.search).focus();
+  }
+
+  function setPanel(open) {
+    if (MODE !== 'docked') { return; }
+    panelOpen = open;
+    show(ui.panel, open);
+    ui.launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
+    toggle(root, 'chat-open', open);
+    cache.set('panel', open ? 1 : 0);
+    if (open && current) { markRead(current); }
+  }
+
+  var searchSeq = 0;
+  var searchTimer = null;
+
+  function searchNow() {
+    var q = ui.search.value.trim();
+    var seq = ++searchSeq;
+    if (!q) { renderSearch(null); return; }
+    api('/users?q=' + encodeURIComponent(q) + '&limit=8', function (err, data) {
+      if (seq !== searchSeq) { return; }  // an older answer to a newer query
+      renderSearch(err ? [] : data.users);
+    });
+  }
+
+  function pickResult(li) {
+    var u = li.userData;
+    ui.search.value = '';
+    renderSearch(null);
+    openConversation(conversation(u));
+  }
+
+  function autoGrow() {
+    ui.input.style.height = 'auto';
+    ui.input.style.height = Math.min(ui.input.scrollHeight, 140) + 'px';
+  }
+
+  var lastTypingSent = 0;
+
+  function bindEvents() {
+    on(ui.list, 'click', function (e) {
+      var li = closest(e.target, 'li[data-user-id]');
+      if (li && convs[li.getAttribute('data-user-id')]) { openConversation(convs[li.getAttribute('data-user-id')]); }
+    });
+    on(ui.results, 'click', function (e) {
+      var li = closest(e.target, 'li[data-user-id]');
+      if (li) { pickResult(li); }
+    });
+    on(ui.search, 'input', function () {
+      window.clearTimeout(searchTimer);
+      searchTimer = window.setTimeout(searchNow, 200);
+    });
+    on(ui.search, 'keydown', function (e) {
+      var first = ui.results.querySelector('li[data-user-id]');
+      if (e.key === 'Escape') { ui.search.value = ''; renderSearch(null); }
+      if (e.key === 'Enter' && first) { e.preventDefault(); pickResult(first); }
+      if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.firstChild.focus(); }
+    });
+    on(ui.form, 'submit', function (e) {
+      e.preventDefault();
+      if (current && send(current, ui.input.value)) {
+        ui.input.value = '';
+        current.draft = '';
+        autoGrow();
+      }
+      ui.input.focus();
+    });
+    on(ui.input, 'keydown', function (e) {
+      // Enter sends; Shift+Enter (or an open IME composition) keeps typing.
+      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        ui.send.click();
+      }
+    });
+    on(ui.input, 'input', function () {
+      autoGrow();
+      var now = Date.now();
+      if (current && ui.input.value.trim() && now - lastTypingSent > TYPING_EVERY && connected) {
+        lastTypingSent = now;
+        emit('typing', {to: current.other.id});
+      }
+    });
+    on(ui.content, 'scroll', function () {
+      if (current && ui.content.scrollTop < 40) { loadOlder(current); }
+    });
+    on(ui.older, 'click', function () { if (current) { loadOlder(current); } });
+    on(ui.messages, 'click', function (e) {
+      var b = closest(e.target, '[data-retry]');
+      if (b) { retry(b.getAttribute('data-retry')); }
+    });
+    on(ui.back, 'click', backToList);
+    if (ui.launcher) {
+      on(ui.launcher, 'click', function () { setPanel(!panelOpen); if (panelOpen) { ui.search.focus(); } });
+      on(ui.close, 'click', function () { setPanel(false); ui.launcher.focus(); });
+      on(ui.panel, 'keydown', function (e) {
+        if (e.key === 'Escape') { setPanel(false); ui.launcher.focus(); }
+      });
+    }
+    on(document, 'click', function (e) {
+      var link = closest(e.target, '[data-chat-with]');
+      if (link) { e.preventDefault(); openUser(link.getAttribute('data-chat-with')); return; }
+      var out = closest(e.target, '[data-chat-logout]');
+      if (out === ui.logout) { e.preventDefault(); logoutAndLeave(); } else if (out) { logout(); }
+    });
+    on(document, 'visibilitychange', function () {
+      if (document.hidden) { return; }
+      unseen = 0;
+      updateTitle();
+      if (current) { markRead(current); }
+    });
+    window.setInterval(refreshTimes, 30000);
+  }
+
+  // -- session -------------------------------------------------------------------
+
+  function restoreFromCache() {
+    var list = cache.get('list') || [];
+    for (var i = 0; i < list.length; i++) {
+      if (!list[i] || !list[i].other) { continue; }
+      var c = conversation(list[i].other);
+      c.last = c.last && list[i].last_message && c.last.id > list[i].last_message.id
+        ? c.last : list[i].last_message;
+      c.unread = list[i].unread || 0;
+    }
+    renderList();
+    if (MODE === 'docked' && cache.get('panel')) { setPanel(true); }
+    var open = cache.get('open');
+    if (open !== null && open !== undefined && panelOpen) {
+      var saved = cache.get('c:' + open);
+      openConversation(conversation(saved && saved.other ? saved.other : {id: open}));
+    }
+  }
+
+  function forgetAll() {
+    convs = {};
+    current = null;
+    clear(ui.list);
+    clear(ui.messages);
+    ui.messages.removeAttribute('data-conv');
+    show(ui.container, false);
+    show(ui.placeholder, true);
+    toggle(root, 'chat-view-conv', false);
+  }
+
+  function start() {
+    build();
+    setStatus('connecting');
+    var hint = root.getAttribute('data-user-id');
+    if (hint) {
+      // Render the cache at once; /api/me confirms whose it is.
+      me = {id: hint};
+      cache.own(hint);
+      restoreFromCache();
+    }
+    api('/me', function (err, data) {
+      if (err) { setStatus('offline'); return; }
+      var sameUser = me && sameId(me.id, data.user.id);
+      me = data.user;
+      if (!sameUser) {
+        forgetAll();
+        cache.own(me.id);
+        restoreFromCache();
+      }
+      renderMe();
+      ready = true;
+      renderList();
+      if (current) { refresh(current, true); sync(current); }
+      loadList();
+      connect();
+      if (queuedOpen !== null) { openUser(queuedOpen); queuedOpen = null; }
+    });
+  }
+
+  function signedOut() {
+    var wasReady = ready;
+    logout();
+    setStatus('offline');
+    root.classList.add('chat-signed-out');
+    if (MODE === 'docked') {
+      setPanel(false);
+      show(ui.launcher, false);
+    } else if (wasReady) {
+      window.location.reload();  // the host sends a signed-out visitor to its login
+    } else {
+      clear(ui.placeholder);
+      ui.placeholder.appendChild(el('p', null, 'You are signed out.'));
+    }
+  }
+
+  function logout() {
+    // Clears this tab's cache and closes the socket; the host ends the session.
+    stopped = true;
+    cache.clear();
+    if (socket) { socket.disconnect(); }
+    connected = false;
+    if (ui.list) { forgetAll(); }
+  }
+
+  function logoutAndLeave() {
+    logout();
+    if (!LOGOUT_URL) { window.location.reload(); return; }
+    request('POST', LOGOUT_URL, undefined, function () { window.location.reload(); });
+  }
+
+  var ChatWidget = {
+    open: openUser,
+    logout: logout,
+    socket: null,
+    mode: MODE,
+    // For tests and host pages: the conversation state is read-only by contract.
+    conversation: function (userId) { return convs[key(userId)] || null; },
+    me: function () { return me; }
+  };
+  window.ChatWidget = ChatWidget;
+
+  start();
+}(window, document));
