@@ -13,6 +13,7 @@ import socketio
 import sqlalchemy as sa
 
 from conftest import ROOT, free_port
+from realservices import postgres_database
 
 pytestmark = pytest.mark.server
 FORUM = ROOT / "examples" / "forum"
@@ -22,14 +23,15 @@ TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 class Forum:
     """The forum in a subprocess on a free port, with its own SQLite file."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, db_uri=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_path = tmp / "forum.sqlite"
+        self.db_uri = db_uri or f"sqlite:///{self.db_path}"
         self.log_path = tmp / "forum.log"
         env = {**os.environ, "FORUM_INSTANCE_PATH": str(tmp / "instance"),
                "FLASK_SECRET_KEY": "forum-test-secret", "FLASK_CHAT_RATE_LIMIT": "0",
-               "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.db_path}",
+               "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                "PYTHONUNBUFFERED": "1"}
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -111,7 +113,8 @@ class Client:
         return self.sio.call(event, data, namespace=namespace, timeout=10)
 
     def close(self):
-        self.sio.disconnect()
+        if self.sio.connected:
+            self.sio.disconnect()
 
 
 @pytest.fixture
@@ -122,6 +125,7 @@ def clients():
         made.append(Client(*args, **kw))
         return made[-1]
 
+    make.made = made
     yield make
     for c in made:
         c.close()
@@ -211,18 +215,40 @@ def test_chat_tables_live_in_the_forum_database(forum, clients):
     hal = forum.join("hal", "Hal")
     ack = clients(forum, gus).call("chat-to", {"to": hal.member["id"], "content": "in db"})
     assert ack["ok"]
-    engine = sa.create_engine(f"sqlite:///{forum.db_path}")
+    assert_chat_row_in(forum, ack["message"]["id"], gus.member["id"], hal.member["id"])
+
+
+def test_forum_on_postgresql_keeps_chat_in_its_database(tmp_path, clients):
+    with postgres_database() as url:
+        forum = Forum(tmp_path, db_uri=url)
+        try:
+            mia, ned = forum.join("mia", "Mia"), forum.join("ned", "Ned")
+            cm, cn = clients(forum, mia), clients(forum, ned)
+            ack = cm.call("chat-to", {"to": ned.member["id"], "content": "on postgres"})
+            assert ack["ok"], ack
+            assert cn.wait_for("message")[0]["id"] == ack["message"]["id"]
+            assert_chat_row_in(forum, ack["message"]["id"], mia.member["id"],
+                               ned.member["id"])
+        finally:
+            for c in clients.made:
+                c.close()
+            forum.stop()
+
+
+def assert_chat_row_in(forum, message_id, sender, recipient):
+    """The message is a row of ``forum_chat_message`` beside the forum's tables."""
+    engine = sa.create_engine(forum.db_uri)
     try:
         tables = set(sa.inspect(engine).get_table_names())
         with engine.connect() as conn:
             row = conn.execute(sa.text(
                 "SELECT sender_id, recipient_id FROM forum_chat_message WHERE id = :id"),
-                {"id": ack["message"]["id"]}).one()
+                {"id": message_id}).one()
     finally:
         engine.dispose()
     assert {"members", "posts", "forum_chat_message"} <= tables
     assert not {"chat_message", "users"} & tables
-    assert tuple(row) == (gus.member["id"], hal.member["id"])
+    assert tuple(row) == (sender, recipient)
 
 
 def test_board_pages_carry_the_widget_for_members_only(forum):
