@@ -1,4 +1,6 @@
 """The widget in a real browser: two users chatting, list, receipts, safety."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -6,7 +8,6 @@ pytestmark = pytest.mark.browser
 
 
 def test_two_users_chat_both_ways(open_chat, screenshot):
-    bob_session_only = None  # noqa: F841
     alice = open_chat("alice")
     bob = open_chat("bob", go=False)
 
@@ -48,3 +49,137 @@ def test_two_users_chat_both_ways(open_chat, screenshot):
     expect(bob.bubbles()).to_have_count(3)
     screenshot(alice.page, "alice")
     screenshot(bob.page, "bob")
+
+
+def test_unread_counts_shown_and_cleared_on_open(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    carol = open_chat("carol")
+    alice.search_and_open(bob)
+    for text in ("one", "two", "three"):
+        alice.send(text)
+    expect(alice.bubbles("self")).to_have_count(3)
+    carol.search_and_open(bob)
+    carol.send("from carol")
+
+    # Newest conversation first, each with its own count.
+    expect(bob.page.locator(".chat-list li[data-user-id]")).to_have_count(2)
+    expect(bob.page.locator(".chat-list li[data-user-id]").first).to_have_attribute(
+        "data-user-id", str(carol.user["id"]))
+    expect(bob.item(alice).locator(".unread")).to_have_text("3")
+    expect(bob.item(carol).locator(".unread")).to_have_text("1")
+    expect(bob.item(alice)).to_have_class(re.compile(r"\bonline\b"))
+
+    bob.open_with(alice)
+    expect(bob.item(alice).locator(".unread")).to_have_text("")
+    expect(bob.item(carol).locator(".unread")).to_have_text("1")
+    expect(alice.bubble("three", "self").locator(".chat-state")).to_have_text("Seen")
+
+    # Read on the server too: a fresh load shows the same counts.
+    bob.page.reload()
+    bob.wait_connected()
+    expect(bob.item(alice).locator(".unread")).to_have_text("")
+    expect(bob.item(carol).locator(".unread")).to_have_text("1")
+    counts = {c["other"]["id"]: c["unread"] for c in
+              bob.session.get(bob.server.url + "/chat/api/conversations").json()["conversations"]}
+    assert counts == {alice.user["id"]: 0, carol.user["id"]: 1}
+
+
+PAYLOAD = ('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+           '<b>bold</b> &amp; "quotes"')
+
+
+def test_html_payload_shows_as_text_and_runs_nothing(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send(PAYLOAD)
+    expect(bob.item(alice).locator(".chat-preview")).to_have_text(PAYLOAD)
+    bob.open_with(alice)
+    for chat, side in ((alice, "self"), (bob, "other")):
+        bubble = chat.bubble(PAYLOAD, side)
+        expect(bubble).to_have_count(1)
+        assert bubble.locator(".chat-text").text_content() == PAYLOAD
+        assert chat.page.locator("#chat-widget img[src='x'], #chat-widget b, "
+                                 "#chat-widget script").count() == 0
+        assert chat.page.evaluate("window.__pwned") is None
+    # Reloaded from the cache, it is still text.
+    bob.page.reload()
+    bob.wait_connected()
+    expect(bob.bubble(PAYLOAD, "other")).to_have_count(1)
+    assert bob.page.evaluate("window.__pwned") is None
+
+
+def test_reload_renders_from_cache_then_fetches_only_newer(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("first")
+    bob.open_with(alice)
+    bob.send("second")
+    expect(alice.bubbles()).to_have_count(2)
+    last_id = int(alice.bubble("second").get_attribute("data-id"))
+    own = f"chat:{alice.user['id']}:"
+    assert own + f"c:{bob.user['id']}" in alice.cache_keys()
+    alice.page.evaluate("sessionStorage.setItem('chat:999999:list', '[]')")  # someone else's
+
+    # Alice leaves; Bob writes meanwhile; Alice comes back in the same tab.
+    alice.page.goto("about:blank")
+    bob.send("while you were away")
+    expect(bob.bubble("while you were away", "self").locator(".chat-state")).to_have_text("Sent")
+    held, history = [], []
+
+    def hold(route):
+        history.append(route.request.url)
+        if "after=" in route.request.url and not released:
+            held.append(route)
+        else:
+            route.continue_()
+
+    released = False
+    alice.page.route("**/chat/api/conversations/*/messages*", hold)
+    alice.goto()
+    # The cached conversation is on screen before any catch-up has answered.
+    expect(alice.bubble("second", "other")).to_have_count(1)
+    expect(alice.bubble("first", "self")).to_have_count(1)
+    for _ in range(50):  # the route handler runs on Playwright's side, maybe later
+        if held:
+            break
+        alice.page.wait_for_timeout(100)
+    assert held, history
+    assert f"after={last_id}" in held[0].request.url
+    assert all("after=" in url for url in history), history  # never the whole history
+    expect(alice.bubble("while you were away")).to_have_count(0)
+    assert not [k for k in alice.cache_keys() if not k.startswith(own)]
+
+    released = True
+    for route in held:
+        route.continue_()
+    expect(alice.bubble("while you were away", "other")).to_have_count(1)
+    alice.wait_connected()
+    expect(alice.bubbles()).to_have_count(3)
+    expect(bob.bubble("while you were away", "self").locator(".chat-state")).to_have_text("Seen")
+
+
+def test_logout_clears_the_cache(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("secret plans")
+    expect(alice.bubble("secret plans", "self").locator(".chat-state")).to_have_text("Sent")
+    assert alice.cache_keys()
+
+    alice.page.click("[data-chat-logout]")
+    alice.page.wait_for_url("**/login")
+    assert alice.cache_keys() == []
+    assert alice.page.context.request.get(alice.server.url + "/chat/api/me").status == 401
+
+    # Bob logs in in the same tab: nothing of Alice's shows up.
+    alice.page.fill("input[name=username]", "bob")
+    alice.page.fill("input[name=password]", "password123")
+    alice.page.click("button[type=submit]")
+    alice.page.wait_for_url(alice.server.url + "/")
+    alice.wait_connected()
+    expect(alice.page.locator(".chat-me-name")).to_have_text("bob")
+    expect(alice.item(alice).locator(".chat-preview")).to_have_text("secret plans")
+    assert all(k.startswith(f"chat:{bob.user['id']}:") for k in alice.cache_keys())
