@@ -1,10 +1,44 @@
 """The chat blueprint's JSON API and avatars, through Flask's test client."""
+import functools
 import re
 
 import pytest
+from werkzeug.security import generate_password_hash
+
+from chatapp.accounts import User
+from chatapp.models import db
+from conftest import PASSWORD, AuthActions
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 API = "/chat/api"
+
+
+@functools.cache
+def password_hash():
+    return generate_password_hash(PASSWORD)
+
+
+class SeededAuth(AuthActions):
+    """Users stored with a hash made once and logged in through the session:
+    hashing is most of a registration's cost, and test_auth covers the real one."""
+
+    def register(self, name, password=PASSWORD):
+        with self.app.app_context():
+            user = User(username=name, username_key=name.lower(), password_hash=password_hash())
+            db.session.add(user)
+            db.session.commit()
+            user_id = user.id
+        client = self.app.test_client()
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(user_id)
+            sess["_fresh"] = True
+        client.user = client.get("/chat/api/me").json["user"]
+        return client
+
+
+@pytest.fixture
+def auth(app):
+    return SeededAuth(app)
 
 
 def send(sock, to, content, **extra):
@@ -74,6 +108,8 @@ def test_users_search(auth):
         "al.x", "Alina", "bob", "MALCOLM", "zalan"]
     assert alice.get(API + "/users", query_string={"q": "%"}).json["users"] == []
     assert alice.get(API + "/users", query_string={"q": "_"}).json["users"] == []
+    r = alice.get(API + "/users", query_string={"q": "al\x00"})
+    assert r.status_code == 400 and r.json["error"]["code"] == "invalid"
 
 
 def test_users_online_flag(auth):
@@ -167,7 +203,8 @@ def test_history_after(pair):
 
 @pytest.mark.parametrize("params", [
     {"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"limit": "2.0"},
-    {"before": "x"}, {"after": "1e3"}, {"before": -1}, {"before": 3, "after": 1}])
+    {"before": "x"}, {"after": "1e3"}, {"before": -1}, {"before": 3, "after": 1},
+    {"before": 2 ** 63}, {"after": 10 ** 30}])
 def test_history_bad_params(pair, params):
     alice, bob, _, _ = pair
     r = alice.get(f"{API}/conversations/{bob.user['id']}/messages", query_string=params)
@@ -176,7 +213,7 @@ def test_history_bad_params(pair, params):
     assert r.json["error"]["message"]
 
 
-@pytest.mark.parametrize("other", ["999999", "abc", "-1"])
+@pytest.mark.parametrize("other", ["999999", "abc", "-1", str(2 ** 63), str(10 ** 30)])
 def test_history_unknown_user(auth, other):
     r = auth.register("alice").get(f"{API}/conversations/{other}/messages")
     assert r.status_code == 404
@@ -239,6 +276,7 @@ def test_mark_read_over_http(auth, pair):
 @pytest.mark.parametrize("body, status, code", [
     ({}, 400, "invalid"), ({"up_to": "5"}, 400, "invalid"), ({"up_to": True}, 400, "invalid"),
     ({"up_to": -3}, 400, "invalid"), ({"up_to": 1.5}, 400, "invalid"),
+    ({"up_to": 2 ** 63}, 400, "invalid"),
     ([1], 400, "invalid")])
 def test_mark_read_bad_body(pair, body, status, code):
     alice, bob, _, _ = pair
@@ -249,8 +287,9 @@ def test_mark_read_bad_body(pair, body, status, code):
 
 def test_mark_read_unknown_user_and_415(pair):
     alice, bob, _, _ = pair
-    r = alice.post(f"{API}/conversations/999999/read", json={"up_to": 1})
-    assert r.status_code == 404 and r.json["error"]["code"] == "unknown_user"
+    for other in (999999, 10 ** 30):
+        r = alice.post(f"{API}/conversations/{other}/read", json={"up_to": 1})
+        assert r.status_code == 404 and r.json["error"]["code"] == "unknown_user"
     r = alice.post(f"{API}/conversations/{bob.user['id']}/read", data='{"up_to": 1}',
                    content_type="text/plain")
     assert r.status_code == 415 and r.json["error"]["code"] == "unsupported"
@@ -277,7 +316,7 @@ def test_avatar(auth):
     assert body.startswith("<svg") and ">A</text>" in body
 
 
-@pytest.mark.parametrize("uid", ["999999", "abc"])
+@pytest.mark.parametrize("uid", ["999999", "abc", str(10 ** 30)])
 def test_avatar_unknown(client, uid):
     r = client.get(f"/chat/avatar/{uid}.svg")
     assert r.status_code == 404

@@ -47,6 +47,7 @@ def test_register_name_taken_regardless_of_case(client, app):
     ("bob", "x" * 257),
     ("bob", None),
     ("bob", 12345678),
+    ("bob", "password\ud800"),
 ])
 def test_register_invalid(client, name, password):
     r = register(client, name, password)
@@ -84,6 +85,7 @@ def test_login_and_logout(client, app):
     {"username": "nobody", "password": PASSWORD},
     {"username": "alice"},
     {"username": ["alice"], "password": PASSWORD},
+    {"username": "alice", "password": PASSWORD + "\udfff"},
     {},
 ])
 def test_login_refused(client, app, body):

@@ -1,10 +1,43 @@
 """The /chat Socket.IO namespace, through Flask-SocketIO's test client."""
+import functools
+
 import pytest
+from werkzeug.security import generate_password_hash
 
 from chatapp import create_app
-from conftest import AuthActions
+from chatapp.accounts import User
+from chatapp.models import db
+from conftest import PASSWORD, AuthActions
 
 NS = "/chat"
+
+
+@functools.cache
+def password_hash():
+    return generate_password_hash(PASSWORD)
+
+
+class SeededAuth(AuthActions):
+    """Users stored with a hash made once and logged in through the session:
+    hashing is most of a registration's cost, and test_auth covers the real one."""
+
+    def register(self, name, password=PASSWORD):
+        with self.app.app_context():
+            user = User(username=name, username_key=name.lower(), password_hash=password_hash())
+            db.session.add(user)
+            db.session.commit()
+            user_id = user.id
+        client = self.app.test_client()
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(user_id)
+            sess["_fresh"] = True
+        client.user = client.get("/chat/api/me").json["user"]
+        return client
+
+
+@pytest.fixture
+def auth(app):
+    return SeededAuth(app)
 
 
 def emit(sock, event, data=None, **kw):
@@ -58,7 +91,7 @@ def test_allowed_origin_accepted(tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "SOCKETIO_ASYNC_MODE": "threading",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'o.sqlite'}",
                       "CHAT_ALLOWED_ORIGINS": ["http://allowed.example"]})
-    auth = AuthActions(app)
+    auth = SeededAuth(app)
     alice = auth.register("alice")
     assert auth.socket(alice, headers={"Origin": "http://allowed.example"}).is_connected(NS)
     sock = app.extensions["socketio"].test_client(
@@ -126,10 +159,15 @@ def test_code_points_counted(auth, users):
     ({"to": "BOB", "content": ["hi"]}, "invalid"),
     ({"to": "BOB", "content": "hi", "client_id": "x" * 65}, "invalid"),
     ({"to": "BOB", "content": "hi", "client_id": 7}, "invalid"),
+    ({"to": "BOB", "content": "hi", "client_id": "\ud800"}, "invalid"),
+    ({"to": "BOB", "content": "a\x00b"}, "invalid"),
+    ({"to": "BOB", "content": "lone \udc00 surrogate"}, "invalid"),
     ({"to": "BOB", "content": ""}, "empty"),
     ({"to": "BOB", "content": " \n\t "}, "empty"),
     ({"to": "BOB", "content": "x" * 2001}, "too_long"),
     ({"to": 999999, "content": "hi"}, "unknown_user"),
+    ({"to": 2 ** 63, "content": "hi"}, "unknown_user"),
+    ({"to": -(10 ** 30), "content": "hi"}, "unknown_user"),
     ({"to": "ME", "content": "hi"}, "invalid"),
 ])
 def test_chat_to_refused(auth, users, payload, code):
@@ -149,6 +187,28 @@ def test_chat_to_refused(auth, users, payload, code):
     assert len(pushed(b1, "message")) == 1
     page = bob.get(f"/chat/api/conversations/{alice.user['id']}/messages").json
     assert [m["content"] for m in page["messages"]] == ["the next one works"]
+
+
+def test_unstorable_text_refused_on_postgresql(tmp_path):
+    """NUL and lone surrogates (JSON can carry both) are `invalid`, not a crash."""
+    from realservices import postgres_database
+
+    with postgres_database() as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": url,
+                          "SOCKETIO_ASYNC_MODE": "threading", "CHAT_RATE_LIMIT": 0})
+        try:
+            auth = SeededAuth(app)
+            alice, bob = auth.register("alice"), auth.register("bob")
+            a1 = auth.socket(alice)
+            for content in ("nul \x00 inside", "\ud83d half an emoji"):
+                ack = emit(a1, "chat-to", {"to": bob.user["id"], "content": content})
+                assert ack["ok"] is False and ack["error"]["code"] == "invalid", ack
+            r = alice.get("/chat/api/users", query_string={"q": "b\x00"})
+            assert r.status_code == 400 and r.json["error"]["code"] == "invalid"
+            assert ok_send(a1, bob.user["id"], "fine \U0001F600")["message"]["id"]
+        finally:
+            with app.app_context():
+                app.extensions["sqlalchemy"].engine.dispose()
 
 
 def test_chat_to_without_payload(auth, users):
@@ -193,7 +253,8 @@ def test_typing_forwarded(auth, users):
 
 @pytest.mark.parametrize("payload, code", [
     ("bob", "invalid"), ({}, "invalid"), ({"to": "BOB_ID_STR"}, "invalid"),
-    ({"to": True}, "invalid"), ({"to": 999999}, "unknown_user"), ({"to": "ME"}, "invalid")])
+    ({"to": True}, "invalid"), ({"to": 999999}, "unknown_user"), ({"to": 10 ** 30}, "unknown_user"),
+    ({"to": "ME"}, "invalid")])
 def test_typing_refused(auth, users, payload, code):
     alice, bob, _ = users
     ids = {"BOB_ID_STR": str(bob.user["id"]), "ME": alice.user["id"]}
@@ -232,6 +293,7 @@ def test_read_over_socket(auth, users):
     ([1], "invalid"), ({"up_to": 1}, "invalid"), ({"with": "ALICE_STR", "up_to": 1}, "invalid"),
     ({"with": "ALICE", "up_to": "1"}, "invalid"), ({"with": "ALICE", "up_to": False}, "invalid"),
     ({"with": "ALICE"}, "invalid"), ({"with": 999999, "up_to": 1}, "unknown_user"),
+    ({"with": "ALICE", "up_to": 2 ** 63}, "invalid"), ({"with": 10 ** 30, "up_to": 1}, "unknown_user"),
     ({"with": "ME", "up_to": 1}, "invalid")])
 def test_read_refused(auth, users, payload, code):
     alice, bob, _ = users
@@ -296,7 +358,7 @@ def limited(tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "SOCKETIO_ASYNC_MODE": "threading",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'rl.sqlite'}",
                       "CHAT_RATE_LIMIT": 3})
-    yield AuthActions(app)
+    yield SeededAuth(app)
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
 
