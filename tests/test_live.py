@@ -285,6 +285,9 @@ def test_junk_events_and_bad_input_keep_connection(server, tabs):
            ("chat-to", {"to": bid, "content": "   "}, "empty"),
            ("chat-to", {"to": bid, "content": "x" * 2001}, "too_long"),
            ("chat-to", {"to": 10 ** 9, "content": "x"}, "unknown_user"),
+           ("chat-to", {"to": 2 ** 64, "content": "x"}, "unknown_user"),
+           ("chat-to", {"to": bid, "content": "nul\x00"}, "invalid"),
+           ("chat-to", {"to": bid, "content": "\ud800"}, "invalid"),
            ("typing", {"to": True}, "invalid"), ("read", {"with": bid, "up_to": "1"}, "invalid")]
     for event, data, code in bad:
         ack = a1.call(event, data)
