@@ -293,7 +293,8 @@ def test_read_over_socket(auth, users):
     ([1], "invalid"), ({"up_to": 1}, "invalid"), ({"with": "ALICE_STR", "up_to": 1}, "invalid"),
     ({"with": "ALICE", "up_to": "1"}, "invalid"), ({"with": "ALICE", "up_to": False}, "invalid"),
     ({"with": "ALICE"}, "invalid"), ({"with": 999999, "up_to": 1}, "unknown_user"),
-    ({"with": "ALICE", "up_to": 2 ** 63}, "invalid"), ({"with": 10 ** 30, "up_to": 1}, "unknown_user"),
+    ({"with": "ALICE", "up_to": 2 ** 63}, "invalid"),
+    ({"with": 10 ** 30, "up_to": 1}, "unknown_user"),
     ({"with": "ME", "up_to": 1}, "invalid")])
 def test_read_refused(auth, users, payload, code):
     alice, bob, _ = users
