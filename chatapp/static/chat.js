@@ -835,7 +835,7 @@
     ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
     ui.older = button('chat-older', null, null, 'Load older messages');
     ui.messages = el('ul', 'chat-messages');
-    ui.convEmpty = el('p', 'chat-conv-empty', 'Say hello \uD83D\uDC4B');
+    ui.convEmpty = el('p', 'chat-conv-empty', 'No messages yet. Say hello!');
     ui.content.appendChild(ui.older);
     ui.content.appendChild(ui.convEmpty);
     ui.content.appendChild(ui.messages);
@@ -950,8 +950,7 @@
   function renderHeader(c) {
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
-    var state = isTyping(c) ? 'typing\u2026' : (c.other.online ? 'online' : 'offline');
-    setText(ui.otherState, state);
+    setText(ui.otherState, c.other.online ? 'online' : 'offline');
     toggle(ui.otherState, 'is-online', !!c.other.online);
   }
 
@@ -1073,11 +1072,11 @@
     current = c;
     cache.set('open', c.key);
     ui.input.value = c.draft || '';
-    autoGrow();
     show(ui.container, true);
     show(ui.placeholder, false);
     toggle(root, 'chat-view-conv', true);
     setPanel(true);
+    autoGrow();
     refresh(c, true);
     renderList();
     markRead(c);
@@ -1129,8 +1128,9 @@
   }
 
   function autoGrow() {
+    // Grow with the text up to a few lines; a hidden box has no height to copy.
     ui.input.style.height = 'auto';
-    ui.input.style.height = Math.min(ui.input.scrollHeight, 140) + 'px';
+    if (ui.input.scrollHeight) { ui.input.style.height = Math.min(ui.input.scrollHeight, 140) + 'px'; }
   }
 
   var lastTypingSent = 0;
