@@ -143,14 +143,11 @@ def _hold_row_lock(kind, db_uri, message_id, seconds, locked):
     name = db_uri.rsplit("/", 1)[1].split("?")[0]
     if kind == "postgresql":
         conn = psycopg.connect(f"host=127.0.0.1 user=postgres dbname={name}")
-        param = "%s"
     else:
         conn = pymysql.connect(**MYSQL_ADMIN, database=name)
-        param = "%s"
     try:
-        with conn.cursor() as cur:
-            cur.execute(f"SELECT id FROM chat_message WHERE id = {param} FOR UPDATE",
-                        (message_id,))
+        with conn.cursor() as cur:  # both drivers take %s placeholders
+            cur.execute("SELECT id FROM chat_message WHERE id = %s FOR UPDATE", (message_id,))
             locked.set()
             time.sleep(seconds)
         conn.commit()
