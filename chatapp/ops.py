@@ -109,6 +109,11 @@ def drain(app, grace=1.0):
     sio = state.socketio
     log.info("shutting down: %d chat connections to close", len(state.sids))
     sio.sleep(grace)
-    sio.server.eio.disconnect()
+    eio = sio.server.eio
+    for sock in list(eio.sockets.values()):
+        # Queue the close packet without waiting: a polling client that never
+        # comes back for it must not hold the shutdown.
+        sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+    sio.sleep(0.5)  # let websockets flush and polling clients collect the close
     state.presence.stop()  # whatever the disconnect handlers left behind
     log.info("chat drained")
