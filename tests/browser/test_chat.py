@@ -183,3 +183,94 @@ def test_logout_clears_the_cache(open_chat):
     expect(alice.page.locator(".chat-me-name")).to_have_text("bob")
     expect(alice.item(alice).locator(".chat-preview")).to_have_text("secret plans")
     assert all(k.startswith(f"chat:{bob.user['id']}:") for k in alice.cache_keys())
+
+
+def send_many(server, session, to, texts):
+    """Send from a python-socketio client: quicker than typing 120 messages."""
+    import socketio
+
+    client = socketio.SimpleClient()
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    client.connect(server.url, namespace="/chat", transports=["websocket"],
+                   headers={"Cookie": cookie}, wait_timeout=10)
+    try:
+        for text in texts:
+            assert client.call("chat-to", {"to": to, "content": text}, timeout=10)["ok"]
+    finally:
+        client.disconnect()
+
+
+def test_history_pages_tabs_and_refusals(open_chat, server):
+    alice = open_chat("alice")
+    bob = open_chat("bob", go=False)
+    send_many(server, bob.session, alice.user["id"], [f"m{i}" for i in range(1, 121)])
+
+    # The newest page first; scrolling to the top loads older ones, in order.
+    alice.page.reload()
+    alice.open_with(bob)
+    expect(alice.bubbles("other")).to_have_count(30)
+    expect(alice.bubbles().last.locator(".chat-text")).to_have_text("m120")
+    for shown in (60, 90, 120):
+        alice.page.locator(".chat-content").evaluate("el => { el.scrollTop = 0; }")
+        expect(alice.bubbles("other")).to_have_count(shown)
+    expect(alice.bubbles().first.locator(".chat-text")).to_have_text("m1")
+    expect(alice.page.locator(".chat-older")).to_be_hidden()
+    texts = alice.page.locator(".chat-content li .chat-text").all_text_contents()
+    assert texts == [f"m{i}" for i in range(1, 121)]
+    cached = alice.page.evaluate(
+        f"JSON.parse(sessionStorage.getItem('chat:{alice.user['id']}:c:{bob.user['id']}'))")
+    assert [m["content"] for m in cached["msgs"]] == [f"m{i}" for i in range(21, 121)]
+    assert cached["hasMore"] is True
+
+    # A second tab of Alice's shows what the first one sends.
+    tab = alice.context.new_page()
+    tab.on("pageerror", lambda exc: alice.errors.append(str(exc)))
+    tab.goto(server.url + "/")
+    expect(tab.locator(".chat-status")).to_have_attribute("data-state", "connected")
+    tab.locator(f'.chat-list li[data-user-id="{bob.user["id"]}"]').click()
+    expect(tab.locator(".chat-content li").last.locator(".chat-text")).to_have_text("m120")
+    alice.send("from the first tab")
+    expect(tab.locator("li.chat-self .chat-text").last).to_have_text("from the first tab")
+
+    # A refused send shows why and offers a retry; the connection keeps working.
+    alice.send("x" * 2001)
+    failed = alice.page.locator("li.chat-failed")
+    expect(failed).to_have_count(1)
+    expect(failed.locator(".chat-error")).to_contain_text("Not sent")
+    expect(failed.locator("[data-retry]")).to_be_visible()
+    alice.send("still here")
+    expect(alice.bubble("still here", "self").locator(".chat-state")).to_have_text("Sent")
+    expect(tab.locator("li.chat-self .chat-text").last).to_have_text("still here")
+
+
+BROKEN_STORAGE = {
+    "disabled": """Object.defineProperty(window, 'sessionStorage', {get: function () {
+        throw new DOMException('denied', 'SecurityError'); }});""",
+    # Room for the small keys, none for a conversation.
+    "full": """(function (setItem) {
+        Storage.prototype.setItem = function (k, v) {
+            if (String(k).indexOf(':c:') >= 0) {
+                throw new DOMException('full', 'QuotaExceededError'); }
+            return setItem.call(this, k, v); };
+    }(Storage.prototype.setItem));""",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_STORAGE))
+def test_broken_storage_means_no_cache_not_errors(open_chat, kind):
+    alice = open_chat("alice", init_script=BROKEN_STORAGE[kind])
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("no cache needed")
+    bob.open_with(alice)
+    expect(bob.bubble("no cache needed", "other")).to_have_count(1)
+    bob.send("works anyway")
+    expect(alice.bubble("works anyway", "other")).to_have_count(1)
+    alice.page.reload()
+    alice.wait_connected()
+    alice.open_with(bob)
+    expect(alice.bubbles()).to_have_count(2)
+    if kind == "full":
+        keys = alice.cache_keys()
+        assert f"chat:{alice.user['id']}:list" in keys
+        assert not [k for k in keys if ":c:" in k]
