@@ -274,3 +274,33 @@ def test_broken_storage_means_no_cache_not_errors(open_chat, kind):
         keys = alice.cache_keys()
         assert f"chat:{alice.user['id']}:list" in keys
         assert not [k for k in keys if ":c:" in k]
+
+
+# Headless tabs are never hidden, so the page's visibility is put in the test's hands.
+HIDEABLE = """Object.defineProperty(Document.prototype, 'hidden', {
+    configurable: true, get: function () { return !!window.__hidden; }});"""
+
+
+def set_hidden(chat, hidden):
+    chat.page.evaluate("h => { window.__hidden = h; "
+                       "document.dispatchEvent(new Event('visibilitychange')); }", hidden)
+
+
+def test_hidden_tab_counts_in_title_and_reads_only_when_seen(open_chat):
+    alice = open_chat("alice", init_script=HIDEABLE)
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("ping")
+    bob.open_with(alice)
+
+    set_hidden(alice, True)
+    bob.send("one")
+    bob.send("two")
+    expect(alice.page).to_have_title("(2) Chat")
+    expect(alice.bubble("two", "other")).to_have_count(1)
+    expect(bob.bubble("two", "self").locator(".chat-state")).to_have_text("Sent")
+    expect(alice.page.locator(".chat-sr-only")).to_have_text("bob: two")  # announced
+
+    set_hidden(alice, False)
+    expect(alice.page).to_have_title("Chat")
+    expect(bob.bubble("two", "self").locator(".chat-state")).to_have_text("Seen")
