@@ -1,4 +1,5 @@
 """Shared fixtures: the app and its clients, and the real server in a subprocess."""
+import functools
 import os
 import socket
 import subprocess
@@ -9,7 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from werkzeug.security import generate_password_hash
+
 from chatapp import create_app
+from chatapp.accounts import User
+from chatapp.models import db
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "password123"
@@ -66,6 +71,47 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_process(cmd, env, log, url, timeout=30):
+    """Start ``cmd`` (output to the open file ``log``) and wait until ``url``
+    answers; raise with the process's output if it exits or never answers."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[1:3]} exited:\n{Path(log.name).read_text()}")
+        try:
+            requests.get(url + "/login", timeout=1)
+            return proc
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{cmd[1:3]} did not start:\n{Path(log.name).read_text()}")
+
+
+class SeededAuth(AuthActions):
+    """Users stored with a hash made once and logged in through the session:
+    hashing is most of a registration's cost, and test_auth covers the real one."""
+
+    def register(self, name, password=PASSWORD):
+        with self.app.app_context():
+            user = User(username=name, username_key=name.lower(), password_hash=_hash())
+            db.session.add(user)
+            db.session.commit()
+            user_id = user.id
+        client = self.app.test_client()
+        with client.session_transaction() as sess:
+            sess["_user_id"] = str(user_id)
+            sess["_fresh"] = True
+        client.user = client.get("/chat/api/me").json["user"]
+        return client
+
+
+@functools.cache
+def _hash():
+    return generate_password_hash(PASSWORD)
+
+
 class LiveServer:
     """``python wsgi.py`` (eventlet) in a subprocess on a free port."""
 
@@ -83,21 +129,13 @@ class LiveServer:
         self.log = self.instance / "server.log"
         self.proc = None
 
+    def command(self):
+        return [sys.executable, str(ROOT / "wsgi.py"), "--port", str(self.port)]
+
     def start(self):
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "wsgi.py"), "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.log.read_text()}")
-            try:
-                requests.get(self.url + "/login", timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+        self.proc = start_process(self.command(), self.env, self._log, self.url)
+        return self
 
     def stop(self, sig=None):
         if self.proc and self.proc.poll() is None:

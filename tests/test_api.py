@@ -1,39 +1,12 @@
 """The chat blueprint's JSON API and avatars, through Flask's test client."""
-import functools
 import re
 
 import pytest
-from werkzeug.security import generate_password_hash
 
-from chatapp.accounts import User
-from chatapp.models import db
-from conftest import PASSWORD, AuthActions
+from conftest import SeededAuth
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 API = "/chat/api"
-
-
-@functools.cache
-def password_hash():
-    return generate_password_hash(PASSWORD)
-
-
-class SeededAuth(AuthActions):
-    """Users stored with a hash made once and logged in through the session:
-    hashing is most of a registration's cost, and test_auth covers the real one."""
-
-    def register(self, name, password=PASSWORD):
-        with self.app.app_context():
-            user = User(username=name, username_key=name.lower(), password_hash=password_hash())
-            db.session.add(user)
-            db.session.commit()
-            user_id = user.id
-        client = self.app.test_client()
-        with client.session_transaction() as sess:
-            sess["_user_id"] = str(user_id)
-            sess["_fresh"] = True
-        client.user = client.get("/chat/api/me").json["user"]
-        return client
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ import re
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
 import requests
 import socketio
 import sqlalchemy as sa
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, start_process
 from realservices import postgres_database
 
 pytestmark = pytest.mark.server
@@ -34,20 +32,13 @@ class Forum:
                "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                "PYTHONUNBUFFERED": "1"}
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "examples.forum.wsgi", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"forum exited:\n{self.log_path.read_text()}")
-            try:
-                requests.get(self.url + "/login", timeout=1)
-                return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"forum did not start:\n{self.log_path.read_text()}")
+        try:
+            self.proc = start_process(
+                [sys.executable, "-m", "examples.forum.wsgi", "--port", str(self.port)],
+                env, self.log, self.url)
+        except RuntimeError:
+            self.log.close()
+            raise
 
     def stop(self):
         if self.proc.poll() is None:
