@@ -12,6 +12,7 @@ that server too, alternating run by run, and the ratios are printed.
 import argparse
 import json
 import os
+import signal
 import sys
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
@@ -39,6 +40,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    # A plain ``kill`` still stops the server and the workers on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = args.scenario or list(scenarios.SCENARIOS)
     need = max(scenarios.SCENARIOS[n]["users"] for n in names)
     with ChatServer(db_url=args.db_url) as server:
