@@ -10,6 +10,20 @@ def room(user_id):
     return f"user:{user_id}"
 
 
+def without_ws_compression(wsgi_app):
+    """Wrap ``wsgi_app`` so WebSockets never negotiate per-message deflate.
+
+    Chat frames are a few hundred bytes: compressing them costs more CPU than
+    it saves, and keeps a zlib context per socket (as socket.io's own server,
+    whose default is also off).
+    """
+    def app(environ, start_response):
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return wsgi_app(environ, start_response)
+    app.wrapped = wsgi_app
+    return app
+
+
 def push(state, user_ids, event, data, skip_sid=None):
     """Emit ``event`` to every connection of each user in ``user_ids``."""
     rooms = [room(u) for u in dict.fromkeys(user_ids)]

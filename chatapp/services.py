@@ -6,7 +6,7 @@ Every function takes the per-app ``ChatState`` and plain values, raises
 import sqlalchemy as sa
 
 from . import errors, realtime
-from .models import message_dict, utcnow
+from .models import message_dict, storable, utcnow
 
 
 def _is_int(value):
@@ -14,7 +14,7 @@ def _is_int(value):
 
 
 def parse_message_id(value, field):
-    if not _is_int(value) or value < 0:
+    if not _is_int(value) or not 0 <= value < 2**63:  # 2**63 overflows every database
         raise errors.invalid(f"`{field}` must be a message id.")
     return value
 
@@ -35,11 +35,11 @@ def send_message(state, sender, data, sid=None):
         raise errors.invalid("The payload must be an object.")
     to = state.parse_user_id(data.get("to"), "to")
     content = data.get("content")
-    if not isinstance(content, str):
-        raise errors.invalid("`content` must be a string.")
+    if not isinstance(content, str) or not storable(content):
+        raise errors.invalid("`content` must be a string of valid characters.")
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str)
-                                  or not 0 < len(client_id) <= 64):
+                                  or not 0 < len(client_id) <= 64 or not storable(client_id)):
         raise errors.invalid("`client_id` must be a string of 1 to 64 characters.")
     content = content.strip()
     if not content:
@@ -47,7 +47,9 @@ def send_message(state, sender, data, sid=None):
     if len(content) > state.max_length:
         raise errors.too_long(state.max_length)
     _check_other(state, sender, to, "message")
-    if client_id is not None:
+    if client_id is not None and state.limiter.limit:
+        # The store answers a resend by itself; asking first only keeps a
+        # resend from spending the sender's rate limit.
         row = state.store.find_by_client_id(sender, client_id)
         if row is not None:
             return _ack(state, row, duplicate=True)

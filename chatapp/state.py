@@ -6,8 +6,8 @@ apps with different settings work side by side in one process.
 import sqlalchemy as sa
 
 from . import errors
-from .models import message_table
-from .realtime import LocalPresence, RateLimiter
+from .models import message_table, storable
+from .realtime import LocalPresence, RateLimiter, without_ws_compression
 from .store import MessageStore
 
 
@@ -35,6 +35,12 @@ class ChatState:
         self.presence = LocalPresence()
         self.limiter = RateLimiter(cfg["CHAT_RATE_LIMIT"])
         self.store = MessageStore(self)
+        app.wsgi_app = without_ws_compression(app.wsgi_app)
+        if socketio.server is not None:
+            # One event at a time per connection, in order: a client flooding
+            # frames waits for its own acks (its socket stops being read)
+            # instead of queueing every other user's events behind its burst.
+            socketio.server.async_handlers = False
         self.sids = {}  # sid -> user id, for this process's connections
         self._engine = None
         self._known_users = set()
@@ -53,7 +59,7 @@ class ChatState:
     def parse_user_id(self, value, field):
         """A user id from a payload, of the host's id type, else ``invalid``."""
         ok = (isinstance(value, int) and not isinstance(value, bool)) \
-            if self.id_type is int else (isinstance(value, str) and value != "")
+            if self.id_type is int else (isinstance(value, str) and value != "" and storable(value))
         if not ok:
             kind = "an integer" if self.id_type is int else "a string"
             raise errors.invalid(f"`{field}` must be a user id ({kind}).")
@@ -62,9 +68,12 @@ class ChatState:
     def user_id_from_path(self, value):
         if self.id_type is int:
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
-                raise errors.unknown_user(f"No user with id {value!r}.") from None
+                number = None
+            if number is None or not -2**63 <= number < 2**63:
+                raise errors.unknown_user(f"No user with id {value!r}.")
+            return number
         return value
 
     def user_id(self, user):
@@ -73,6 +82,8 @@ class ChatState:
     def user_exists(self, user_id):
         if user_id in self._known_users:
             return True
+        if self.id_type is int and not -2**63 <= user_id < 2**63:
+            return False  # no database column holds it; asking would overflow
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(self.user_pk).where(self.user_pk == user_id)).first()

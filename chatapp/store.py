@@ -1,8 +1,11 @@
 """Writing messages: the hot path of every send.
 
 ``insert`` returns only after the row is committed, so an ack that follows it
-never promises a message the database could lose.
+never promises a message the database could lose. With ``CHAT_GROUP_COMMIT``
+one writer task commits the messages that arrived together in one transaction
+(one fsync for many sends) and then releases each waiting sender.
 """
+import threading
 from types import SimpleNamespace
 
 import sqlalchemy as sa
@@ -10,10 +13,30 @@ from sqlalchemy.exc import IntegrityError
 
 from .models import utcnow
 
+#: Seconds an idle writer task waits for work before it ends (the next send
+#: starts a new one), so an unused app leaves no task behind.
+WRITER_IDLE = 5.0
+
+
+class _Pending:
+    """One send waiting for the writer: its row values, then its result."""
+
+    __slots__ = ("values", "done", "result", "error")
+
+    def __init__(self, values, done):
+        self.values, self.done = values, done
+        self.result = self.error = None
+
 
 class MessageStore:
     def __init__(self, state):
         self.state = state
+        cfg = state.app.config
+        self.group = bool(cfg.get("CHAT_GROUP_COMMIT"))
+        self.batch_max = max(1, int(cfg.get("CHAT_GROUP_COMMIT_MAX") or 1))
+        self._queue = None
+        self._writing = False
+        self._lock = threading.Lock()
 
     def find_by_client_id(self, sender, client_id):
         t = self.state.table
@@ -24,15 +47,128 @@ class MessageStore:
 
     def insert(self, sender, to, content, client_id):
         """Commit one message; return ``(row, created)``."""
-        t = self.state.table
         values = {"sender_id": sender, "recipient_id": to, "content": content,
                   "sent_at": utcnow(), "client_id": client_id, "read_at": None}
+        if not self.group:
+            return self._insert_one(values)
+        eio = self.state.socketio.server.eio
+        item = _Pending(values, eio.create_event())
+        with self._lock:
+            if self._queue is None:
+                self._queue = eio.create_queue()
+            self._queue.put(item)
+            if not self._writing:
+                self._writing = True
+                self.state.socketio.start_background_task(self._write_loop)
+        if not item.done.wait(60):
+            raise TimeoutError("the message writer did not answer")
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    # -- group commit --------------------------------------------------------
+    def _write_loop(self):
+        empty = self.state.socketio.server.eio.get_queue_empty_exception()
+        while True:
+            try:
+                batch = [self._queue.get(timeout=WRITER_IDLE)]
+            except empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._writing = False
+                        return
+                continue
+            # What queued up during the last commit goes into this one.
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except empty:
+                    break
+            self._commit_batch(batch)
+
+    def _commit_batch(self, batch):
+        try:
+            try:
+                self._insert_many(batch, lookup=False)
+            except IntegrityError:
+                # A resend of a stored client_id (rare): answer it with its row.
+                self._insert_many(batch, lookup=True)
+        except IntegrityError:
+            # Another process stored one of these client_ids meanwhile.
+            for item in batch:
+                self._settle(item, self._insert_one, item.values)
+        except Exception as exc:  # every sender must hear back, whatever happened
+            for item in batch:
+                item.error = exc
+        for item in batch:
+            item.done.set()
+
+    @staticmethod
+    def _settle(item, fn, *args):
+        try:
+            item.result = fn(*args)
+        except Exception as exc:
+            item.error = exc
+
+    def _insert_many(self, batch, lookup):
+        """One transaction for the batch; a repeated client_id gets the first row.
+
+        Without ``lookup`` it trusts the unique index to refuse a stored
+        client_id, which saves a query per batch on the common path.
+        """
+        t = self.state.table
+        with self.state.engine.begin() as conn:
+            stored = self._stored_keys(conn, batch) if lookup else {}
+            fresh, first = [], {}
+            for item in batch:
+                v = item.values
+                key = (v["sender_id"], v["client_id"]) if v["client_id"] is not None else None
+                if key in stored:
+                    item.result = (stored[key], False)
+                elif key in first:
+                    item.result = first[key]  # filled in below, after the insert
+                else:
+                    fresh.append(item)
+                    if key is not None:
+                        first[key] = item
+            ids = self._insert_rows(conn, t, [i.values for i in fresh])
+        for item, new_id in zip(fresh, ids):
+            item.result = (SimpleNamespace(id=new_id, **item.values), True)
+        for item in batch:
+            if isinstance(item.result, _Pending):
+                item.result = (item.result.result[0], False)
+
+    def _stored_keys(self, conn, batch):
+        t = self.state.table
+        keys = {(i.values["sender_id"], i.values["client_id"]) for i in batch
+                if i.values["client_id"] is not None}
+        if not keys:
+            return {}
+        # OR of pairs, not a tuple IN: SQLite answers that with a table scan.
+        rows = conn.execute(sa.select(t).where(sa.or_(
+            *(sa.and_(t.c.sender_id == s, t.c.client_id == c) for s, c in keys))))
+        return {(r.sender_id, r.client_id): r for r in rows}
+
+    @staticmethod
+    def _insert_rows(conn, t, rows):
+        if not rows:
+            return []
+        if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+            result = conn.execute(
+                t.insert().returning(t.c.id, sort_by_parameter_order=True), rows)
+            return list(result.scalars())
+        return [conn.execute(t.insert().values(r)).inserted_primary_key[0] for r in rows]
+
+    def _insert_one(self, values):
+        t = self.state.table
+        client_id = values["client_id"]
         try:
             with self.state.engine.begin() as conn:
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
         except IntegrityError:
             # Another send with this client_id won the race: answer with its row.
-            row = client_id is not None and self.find_by_client_id(sender, client_id)
+            row = client_id is not None and self.find_by_client_id(
+                values["sender_id"], client_id)
             if not row:
                 raise
             return row, False
