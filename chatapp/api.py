@@ -83,6 +83,8 @@ def users(uid):
     st = state()
     limit = int_arg("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
     q = request.args.get("q", "").strip()
+    if "\x00" in q:  # no name holds it, and PostgreSQL refuses it in a query
+        raise errors.invalid("`q` must not contain NUL.")
     return {"users": services.find_users(st, uid, q, limit)}
 
 
@@ -101,7 +103,7 @@ def messages(uid, other_id):
     other = st.user_id_from_path(other_id)
     cfg = current_app.config
     limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = int_arg("before", low=0), int_arg("after", low=0)
+    before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
         raise errors.invalid("Give `before` or `after`, not both.")
     rows, has_more = services.history(st, uid, other, before, after, limit)

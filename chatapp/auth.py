@@ -13,7 +13,7 @@ from . import errors, realtime
 from .accounts import User
 from .api import check_same_origin, error_response, json_body
 from .errors import ChatError
-from .models import db
+from .models import db, storable
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatapp")
@@ -34,7 +34,7 @@ def same_origin_json():
 def check_credentials(name, password):
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise errors.invalid("Names are 1 to 32 letters, digits, '_', '.' or '-'.")
-    if not isinstance(password, str) or not 8 <= len(password) <= 256:
+    if not isinstance(password, str) or not 8 <= len(password) <= 256 or not storable(password):
         raise errors.invalid("Passwords are 8 to 256 characters.")
 
 
@@ -56,7 +56,8 @@ def register_user(name, password):
 
 def authenticate(name, password):
     user = User.by_name(name) if isinstance(name, str) and NAME_RE.fullmatch(name) else None
-    if user is None or not isinstance(password, str) or not user.check_password(password):
+    if user is None or not isinstance(password, str) or not storable(password) \
+            or not user.check_password(password):
         raise errors.unauthorized("Wrong name or password.")
     return user
 
@@ -92,6 +93,7 @@ def api_login():
 @bp.post("/auth/logout")
 def api_logout():
     """Log out; open sockets of this user are closed."""
+    json_body()  # a non-JSON body is refused (415) before anything changes
     end_session()
     return "", 204
 
@@ -101,6 +103,7 @@ def api_delete_account():
     """Delete the logged-in account and its messages."""
     if not current_user.is_authenticated:
         raise errors.unauthorized()
+    json_body()  # a non-JSON body is refused (415) before anything changes
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
     t = state.table

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import mysql
 
-#: The database chat uses when the host has no Flask-SQLAlchemy of its own.
+#: The standalone app's database (a host without one gets its own per app).
 db = SQLAlchemy()
 
 _TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
@@ -33,15 +33,28 @@ def message_table(metadata, prefix="chat_", user_id_type=None):
         sa.Column("sent_at", _TIMESTAMP, nullable=False),
         sa.Column("client_id", sa.String(64), nullable=True),
         sa.Column("read_at", _TIMESTAMP, nullable=True),
-        # History of one pair, newest first, is a range scan on either index;
-        # the conversation list groups by the other side within one user's rows.
+        # History of one pair, either direction, newest first: a range scan.
         sa.Index(f"ix_{prefix}message_pair", "sender_id", "recipient_id", "id"),
-        sa.Index(f"ix_{prefix}message_inbox", "recipient_id", "sender_id", "id"),
+        # A user's received messages by sender; unread ones (read_at NULL) are
+        # a range of their own, so unread counts never read the whole chat.
+        sa.Index(f"ix_{prefix}message_inbox", "recipient_id", "sender_id", "read_at"),
         # Idempotent sends: one client_id per sender (NULLs never collide).
         sa.UniqueConstraint("sender_id", "client_id", name=f"uq_{prefix}message_client"),
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
+
+
+def storable(text):
+    """Whether every database can hold ``text``: valid UTF-8 (no lone
+    surrogates, which JSON can carry) and no NUL, which PostgreSQL refuses."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def utcnow():
