@@ -4,16 +4,16 @@
 Socket.IO; ``create_app`` is the standalone app, one host among others.
 """
 import logging
-import os
-import secrets
+from collections import ChainMap
 
-from flask import Flask, jsonify, request
+import sqlalchemy as sa
+from flask import jsonify, request
 from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from . import config
-from .models import db as own_db
 
 log = logging.getLogger("chatapp")
 
@@ -30,9 +30,10 @@ class Chat:
     Settings (``app.config``), with defaults in ``chatapp.config``:
     ``CHAT_MAX_MESSAGE_LENGTH``, ``CHAT_HISTORY_PAGE_SIZE``,
     ``CHAT_HISTORY_MAX_PAGE``, ``CHAT_RATE_LIMIT``, ``CHAT_ALLOWED_ORIGINS``,
-    ``CHAT_MESSAGE_QUEUE``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
+    ``CHAT_MESSAGE_QUEUE``, ``CHAT_QUEUE_CHANNEL``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
     ``CHAT_NAMESPACE``, ``CHAT_USER_NAME_ATTR``, ``CHAT_PRESENCE_TTL``,
-    ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``.
+    ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``,
+    ``CHAT_SQLITE_SYNCHRONOUS``.
     """
 
     HOOKS = ("can_message", "display_name", "avatar_url", "search_users")
@@ -56,11 +57,13 @@ class Chat:
     search_users = _hook("search_users")
     del _hook
 
-    def init_app(self, app, user_model, db=None, socketio=None, **hooks):
+    def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
+        from . import ops  # adds /healthz to the blueprint before it is registered
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
 
+        _check_user_model(user_model)
         if "chat" in app.extensions:
             raise RuntimeError("Chat is already registered on this Flask app. "
                                "Import and use that instance instead.")
@@ -71,17 +74,17 @@ class Chat:
             app.config.setdefault(key, value)
         db = db or app.extensions.get("sqlalchemy")
         if db is None:
-            db = own_db
+            db = SQLAlchemy()  # one per app: its metadata holds only this app's chat table
             db.init_app(app)
         socketio = socketio or app.extensions.get("socketio") or self._make_socketio(app)
-        state = ChatState(self, app, db, socketio, user_model, {**self.hooks, **hooks})
+        # A live view, so hooks registered by decorator after Chat(app) still count.
+        state = ChatState(self, app, db, socketio, user_model, ChainMap(hooks, self.hooks))
         app.extensions["chat"] = state
         state.presence = self._make_presence(app)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
-        csrf = app.extensions.get("csrf")
-        if csrf is not None:
-            csrf.exempt(bp)  # JSON only: the 415 rule and same-origin check guard it
+        _exempt_from_host_csrf(app, bp)
+        ops.init_app(app, state)
         previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
         app.register_error_handler(
             HTTPException, _json_errors_under(state.url_prefix + "/api/", previous))
@@ -97,15 +100,50 @@ class Chat:
             return app.extensions["chat"].origin_allowed(origin, environ)
 
         return SocketIO(app, message_queue=queue, cors_allowed_origins=origin_ok,
+                        channel=_queue_channel(app),
                         async_mode=app.config.get("SOCKETIO_ASYNC_MODE"))
 
     def _make_presence(self, app):
         if app.config["CHAT_MESSAGE_QUEUE"]:
             from .presence_redis import RedisPresence
             return RedisPresence(app.config["CHAT_MESSAGE_QUEUE"],
-                                 ttl=app.config["CHAT_PRESENCE_TTL"])
+                                 ttl=app.config["CHAT_PRESENCE_TTL"],
+                                 prefix=f"{_queue_channel(app)}:presence")
         from .realtime import LocalPresence
         return LocalPresence()
+
+
+def _queue_channel(app):
+    """Sites sharing one Redis keep apart by choosing their own channel."""
+    return app.config.get("CHAT_QUEUE_CHANNEL") or "flask-socketio"
+
+
+def _check_user_model(user_model):
+    """Fail at startup, saying what to pass, unless ``user_model`` is a mapped class."""
+    if user_model is None:
+        raise TypeError("Chat needs the site's users: pass user_model=YourUser, "
+                        "your user model (the class your LoginManager's user_loader returns).")
+    try:
+        sa.inspect(user_model).primary_key
+    except (sa.exc.NoInspectionAvailable, AttributeError):
+        raise TypeError(f"user_model={user_model!r} is not a SQLAlchemy model: pass the "
+                        "mapped class (Flask-SQLAlchemy db.Model or a declarative "
+                        "class) whose rows are your users.") from None
+
+
+def _exempt_from_host_csrf(app, bp):
+    """Exempt the JSON-only chat API from the host's CSRFProtect.
+
+    The 415 rule and the same-origin check guard it instead. The host may set
+    up CSRFProtect after chat, so look again before each request.
+    """
+    def exempt():
+        csrf = app.extensions.get("csrf")
+        if csrf is not None:
+            csrf.exempt(bp)
+
+    exempt()
+    app.before_request(exempt)
 
 
 def _json_errors_under(prefix, previous=None):
@@ -119,9 +157,10 @@ def _json_errors_under(prefix, previous=None):
     return handler
 
 
-def _chat_widget(mode="docked"):
+def _chat_widget(mode="docked", **options):
+    """The widget's tags; ``options`` (e.g. ``logout_url``) reach the template."""
     from flask import render_template
-    return Markup(render_template("chat/widget.html", mode=mode))
+    return Markup(render_template("chat/widget.html", mode=mode, **options))
 
 
 def create_app(test_config=None):

@@ -32,6 +32,10 @@ CHAT_NAMESPACE = "/chat"
 #: ``None`` tries ``username``, then ``name``.
 CHAT_USER_NAME_ATTR = None
 
+#: Redis channel (and presence key prefix) of the queue; sites that share
+#: one Redis choose their own. ``None`` keeps Flask-SocketIO's default.
+CHAT_QUEUE_CHANNEL = None
+
 #: Seconds a process's presence entries live in Redis without a heartbeat.
 CHAT_PRESENCE_TTL = 30
 

@@ -8,7 +8,9 @@ import logging
 
 from flask import request
 from flask_login import current_user
-from flask_socketio import Namespace, join_room
+# Socket.IO's own ConnectionRefusedError: its message reaches the client as the
+# CONNECT_ERROR data; the built-in one only says "Connection refused by server".
+from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from . import errors, realtime, services
 from .errors import ChatError
@@ -24,11 +26,16 @@ class ChatNamespace(Namespace):
                          "read": self.read}
 
     def trigger_event(self, event, sid, *args):
+        # A client may emit events named "connect"/"disconnect" on a live socket;
+        # the server's own ones come before the sid is known / after it is closing.
+        if event in ("connect", "disconnect") and sid in self.state.sids \
+                and self.socketio.server.manager.is_connected(sid, self.namespace):
+            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
         if event == "connect":
             return self.socketio._handle_event(self.on_connect, event, self.namespace,
                                                sid, *args)
         if event == "disconnect":
-            return self.on_disconnect(sid)
+            return self.on_disconnect(sid, *args)
         user_id = self.state.sids.get(sid)
         handler = self.handlers.get(event)
         if handler is None or user_id is None:
@@ -52,20 +59,22 @@ class ChatNamespace(Namespace):
             log.info("socket refused: origin %s", request.headers.get("Origin"))
             raise ConnectionRefusedError("forbidden")
         if not current_user.is_authenticated:
+            log.info("socket refused: not logged in (%s)", request.remote_addr)
             raise ConnectionRefusedError("unauthorized")
         user_id = state.user_id(current_user)
         state.sids[request.sid] = user_id
         join_room(realtime.room(user_id))
         log.info("user %s connected (%s)", user_id, request.sid)
+        state.presence.start(state)  # idempotent: the heartbeat starts with the first socket
         if state.presence.connect(user_id, request.sid):
             announce_presence(state, user_id, True)
 
-    def on_disconnect(self, sid):
+    def on_disconnect(self, sid, reason=None):
         state = self.state
         user_id = state.sids.pop(sid, None)
         if user_id is None:
             return
-        log.info("user %s disconnected (%s)", user_id, sid)
+        log.info("user %s disconnected (%s): %s", user_id, sid, reason or "closed")
         if state.presence.disconnect(user_id, sid):
             with state.app.app_context():
                 announce_presence(state, user_id, False)

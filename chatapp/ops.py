@@ -8,7 +8,6 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
 import sqlalchemy as sa
 from flask import current_app
 
@@ -53,6 +52,8 @@ def _ping_database(state):
 
 
 def _ping_queue(url):
+    import redis  # the `redis` extra: only sites with a queue need it
+
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
@@ -77,6 +78,11 @@ def check_queue(url, timeout=5.0):
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise RuntimeError(f"CHAT_MESSAGE_QUEUE={safe_url(url)!r}: chat needs Redis "
                            "(redis://host:6379/0) for its queue and shared presence.")
+    try:
+        import redis
+    except ImportError:
+        raise RuntimeError("CHAT_MESSAGE_QUEUE needs the Redis client: "
+                           "pip install 'chatapp[redis]'.") from None
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     channel = f"chat:check:{uuid.uuid4().hex}"
     try:
