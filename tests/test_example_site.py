@@ -270,53 +270,49 @@ def test_chat_takes_at_most_15_marked_lines_of_the_forum():
     assert f"{marked} lines" in (ROOT / "examples" / "README.md").read_text()
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
 @pytest.mark.browser
-def test_members_chat_in_real_browsers_from_the_board(forum):
-    from playwright.sync_api import expect, sync_playwright
+def test_members_chat_in_real_browsers_from_the_board(forum, browser):
+    from playwright.sync_api import expect
 
     kim = forum.join("kim", "Kim Novak")
     leo = forum.join("leo", "Leo Marx")
     text = "<img src=x onerror=alert(1)> hi Leo"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            pages, errors = {}, []
-            for name, s in (("kim", kim), ("leo", leo)):
-                context = browser.new_context()
-                context.set_default_timeout(15000)
-                context.add_cookies([{"name": k, "value": v, "url": forum.url}
-                                     for k, v in s.cookies.items()])
-                page = pages[name] = context.new_page()
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.on("dialog", lambda d: errors.append("dialog: " + d.message))
-                page.goto(forum.url + "/")
-            kp, lp = pages["kim"], pages["leo"]
+    contexts = []
+    try:
+        pages, errors = {}, []
+        for name, s in (("kim", kim), ("leo", leo)):
+            context = browser.new_context()
+            contexts.append(context)
+            context.set_default_timeout(15000)
+            context.add_cookies([{"name": k, "value": v, "url": forum.url}
+                                 for k, v in s.cookies.items()])
+            page = pages[name] = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda d: errors.append("dialog: " + d.message))
+            page.goto(forum.url + "/")
+        kp, lp = pages["kim"], pages["leo"]
 
-            # A "Message" link of the forum's own page opens chat (string id).
-            kp.locator(f'[data-chat-with="{leo.member["id"]}"]').click()
-            expect(kp.locator(".chat-header")).to_contain_text("Leo Marx", timeout=15000)
-            kp.locator("#chat-input").fill(text)
-            kp.locator("#chat-input").press("Enter")
-            # Docked and closed on Leo's page: the launcher shows one unread.
-            expect(lp.locator(".chat-launcher-badge")).to_have_text("1", timeout=15000)
-            lp.locator(".chat-launcher").click()
-            entry = lp.locator(f'.chat-list li[data-user-id="{kim.member["id"]}"]')
-            expect(entry).to_be_visible(timeout=15000)
-            entry.click()
-            bubble = lp.locator(".chat-content ul li.chat-other .chat-text")
-            expect(bubble).to_have_text(text, timeout=15000)
-            assert lp.locator(".chat-content img").count() == 0
+        # A "Message" link of the forum's own page opens chat (string id).
+        kp.locator(f'[data-chat-with="{leo.member["id"]}"]').click()
+        expect(kp.locator(".chat-header")).to_contain_text("Leo Marx", timeout=15000)
+        kp.locator("#chat-input").fill(text)
+        kp.locator("#chat-input").press("Enter")
+        # Docked and closed on Leo's page: the launcher shows one unread.
+        expect(lp.locator(".chat-launcher-badge")).to_have_text("1", timeout=15000)
+        lp.locator(".chat-launcher").click()
+        entry = lp.locator(f'.chat-list li[data-user-id="{kim.member["id"]}"]')
+        expect(entry).to_be_visible(timeout=15000)
+        entry.click()
+        bubble = lp.locator(".chat-content ul li.chat-other .chat-text")
+        expect(bubble).to_have_text(text, timeout=15000)
+        assert lp.locator(".chat-content img").count() == 0
 
-            # The board's own live feed keeps working beside the widget.
-            lp.locator("#post-form textarea").fill("Posted from a browser")
-            lp.locator("#post-form button").click()
-            expect(kp.locator("#posts li").first).to_contain_text(
-                "Posted from a browser", timeout=15000)
-            assert errors == []
-        finally:
-            browser.close()
+        # The board's own live feed keeps working beside the widget.
+        lp.locator("#post-form textarea").fill("Posted from a browser")
+        lp.locator("#post-form button").click()
+        expect(kp.locator("#posts li").first).to_contain_text(
+            "Posted from a browser", timeout=15000)
+        assert errors == []
+    finally:
+        for context in contexts:
+            context.close()

@@ -3,14 +3,10 @@ eventlet server (``python wsgi.py``) started in a subprocess per test."""
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conftest import ROOT, LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
 NO_WEBSOCKET = "delete window.WebSocket;"  # as on a browser that never had it
 TIMEOUT_MS = 15000
@@ -31,14 +27,6 @@ def server(tmp_path):
     s = RestartableServer(tmp_path).start()
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class ChatPage:
