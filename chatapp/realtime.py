@@ -88,6 +88,8 @@ class RateLimiter:
         if not self.limit:
             return True
         now = self._clock()
+        if len(self._hits) > 10_000:  # forget users whose window has passed
+            self._hits = {u: h for u, h in self._hits.items() if now - h[0] < self.window}
         # A fixed window per user, cheap and good enough against a flood.
         start, count = self._hits.get(user_id, (now, 0))
         if now - start >= self.window:
