@@ -59,8 +59,8 @@ def storable(text):
 
 def utcnow():
     """Naive UTC now, cut to milliseconds so stored and sent values agree."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = datetime.now(timezone.utc)
+    return now.replace(tzinfo=None, microsecond=now.microsecond // 1000 * 1000)
 
 
 def iso(dt):
@@ -69,7 +69,7 @@ def iso(dt):
         return None
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.isoformat(timespec="milliseconds") + "Z"
 
 
 def message_dict(row):
