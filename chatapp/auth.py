@@ -127,30 +127,27 @@ class RegisterForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login_page():
-    """The login form."""
-    form = LoginForm()
+def _form_page(form, act, template):
+    """Validate ``form``, log in whom ``act`` returns, else show the form again."""
     if form.validate_on_submit():
         try:
-            login_user(authenticate(form.username.data, form.password.data))
+            login_user(act(form.username.data, form.password.data))
             return redirect(url_for("index"))
         except ChatError as exc:
             flash(exc.message)
-    return render_template("chat/login.html", form=form)
+    return render_template(template, form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login_page():
+    """The login form."""
+    return _form_page(LoginForm(), authenticate, "chat/login.html")
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register_page():
     """The registration form."""
-    form = RegisterForm()
-    if form.validate_on_submit():
-        try:
-            login_user(register_user(form.username.data, form.password.data))
-            return redirect(url_for("index"))
-        except ChatError as exc:
-            flash(exc.message)
-    return render_template("chat/register.html", form=form)
+    return _form_page(RegisterForm(), register_user, "chat/register.html")
 
 
 @bp.post("/logout")

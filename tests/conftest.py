@@ -1,6 +1,7 @@
 """Shared fixtures: the app and its clients, and the real server in a subprocess."""
 import functools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -89,6 +90,17 @@ def start_process(cmd, env, log, url, timeout=30):
     raise RuntimeError(f"{cmd[1:3]} did not start:\n{Path(log.name).read_text()}")
 
 
+def stop_process(proc, sig=None):
+    """Stop ``proc`` with ``sig`` (SIGTERM by default), killing it after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(sig or signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class SeededAuth(AuthActions):
     """Users stored with a hash made once and logged in through the session:
     hashing is most of a registration's cost, and test_auth covers the real one."""
@@ -138,17 +150,8 @@ class LiveServer:
         return self
 
     def stop(self, sig=None):
-        if self.proc and self.proc.poll() is None:
-            if sig:
-                self.proc.send_signal(sig)
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         if self.proc:
+            stop_process(self.proc, sig)
             self._log.close()
 
     def register(self, name, password=PASSWORD):
@@ -164,8 +167,8 @@ class LiveServer:
 def live_server_factory(tmp_path):
     servers = []
 
-    def make(**kw):
-        server = LiveServer(tmp_path, **kw).start()
+    def make(cls=LiveServer, **kw):
+        server = cls(tmp_path, **kw).start()
         servers.append(server)
         return server
 

@@ -1,7 +1,6 @@
 """The example forum, run for real: ``python -m examples.forum.wsgi`` on eventlet."""
 import os
 import re
-import subprocess
 import sys
 import threading
 
@@ -10,7 +9,7 @@ import requests
 import socketio
 import sqlalchemy as sa
 
-from conftest import ROOT, free_port, start_process
+from conftest import ROOT, free_port, start_process, stop_process
 from realservices import postgres_database
 
 pytestmark = pytest.mark.server
@@ -41,13 +40,7 @@ class Forum:
             raise
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def token(self, session, path):

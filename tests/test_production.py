@@ -27,17 +27,8 @@ class GunicornServer(LiveServer):
 
 
 @pytest.fixture
-def servers(tmp_path):
-    started = []
-
-    def make(cls=LiveServer, **kw):
-        server = cls(tmp_path, **kw).start()
-        started.append(server)
-        return server
-
-    yield make
-    for s in started:
-        s.stop()
+def servers(live_server_factory):
+    return live_server_factory
 
 
 def stop_with_sigterm(server, within=15):
