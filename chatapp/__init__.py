@@ -100,7 +100,7 @@ class Chat:
             return app.extensions["chat"].origin_allowed(origin, environ)
 
         return SocketIO(app, message_queue=queue, cors_allowed_origins=origin_ok,
-                        channel=_queue_channel(app),
+                        channel=app.config["CHAT_QUEUE_CHANNEL"],
                         async_mode=app.config.get("SOCKETIO_ASYNC_MODE"))
 
     def _make_presence(self, app):
@@ -108,14 +108,9 @@ class Chat:
             from .presence_redis import RedisPresence
             return RedisPresence(app.config["CHAT_MESSAGE_QUEUE"],
                                  ttl=app.config["CHAT_PRESENCE_TTL"],
-                                 prefix=f"{_queue_channel(app)}:presence")
+                                 prefix=f"{app.config['CHAT_QUEUE_CHANNEL']}:presence")
         from .realtime import LocalPresence
         return LocalPresence()
-
-
-def _queue_channel(app):
-    """Sites sharing one Redis keep apart by choosing their own channel."""
-    return app.config.get("CHAT_QUEUE_CHANNEL") or "flask-socketio"
 
 
 def _check_user_model(user_model):

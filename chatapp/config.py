@@ -33,8 +33,8 @@ CHAT_NAMESPACE = "/chat"
 CHAT_USER_NAME_ATTR = None
 
 #: Redis channel (and presence key prefix) of the queue; sites that share
-#: one Redis choose their own. ``None`` keeps Flask-SocketIO's default.
-CHAT_QUEUE_CHANNEL = None
+#: one Redis choose their own (Flask-SocketIO's default name otherwise).
+CHAT_QUEUE_CHANNEL = "flask-socketio"
 
 #: Seconds a process's presence entries live in Redis without a heartbeat.
 CHAT_PRESENCE_TTL = 30

@@ -35,7 +35,7 @@ class Outside:
         self.state = copy.copy(state)
         self.state.socketio = SocketIO(
             message_queue=url, async_mode="threading",
-            channel=app.config.get("CHAT_QUEUE_CHANNEL") or "flask-socketio")
+            channel=app.config["CHAT_QUEUE_CHANNEL"])
 
     def send_message(self, sender, to, content, client_id=None):
         """Store and deliver a message from ``sender``; return the ack body.

@@ -13,6 +13,13 @@ def auth(app):
     return SeededAuth(app)
 
 
+def fill_ids(payload, ids):
+    """Put real user ids where a parametrized payload names them."""
+    if not isinstance(payload, dict):
+        return payload
+    return {k: ids.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
+
+
 def emit(sock, event, data=None, **kw):
     args = () if data is None else (data,)
     return sock.emit(event, *args, namespace=NS, callback=True, **kw)
@@ -145,9 +152,8 @@ def test_code_points_counted(auth, users):
 ])
 def test_chat_to_refused(auth, users, payload, code):
     alice, bob, _ = users
-    ids = {"BOB": bob.user["id"], "BOB_ID_STR": str(bob.user["id"]), "ME": alice.user["id"]}
-    if isinstance(payload, dict):
-        payload = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
+    payload = fill_ids(payload, {"BOB": bob.user["id"], "BOB_ID_STR": str(bob.user["id"]),
+                                 "ME": alice.user["id"]})
     a1, b1 = auth.socket(alice), auth.socket(bob)
     drain(b1)
     ack = emit(a1, "chat-to", payload)
@@ -271,9 +277,8 @@ def test_read_over_socket(auth, users):
     ({"with": "ME", "up_to": 1}, "invalid")])
 def test_read_refused(auth, users, payload, code):
     alice, bob, _ = users
-    ids = {"ALICE": alice.user["id"], "ALICE_STR": str(alice.user["id"]), "ME": bob.user["id"]}
-    if isinstance(payload, dict):
-        payload = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
+    payload = fill_ids(payload, {"ALICE": alice.user["id"], "ALICE_STR": str(alice.user["id"]),
+                                 "ME": bob.user["id"]})
     a1, b1 = auth.socket(alice), auth.socket(bob)
     ok_send(a1, bob.user["id"], "x")
     drain(a1, b1)
