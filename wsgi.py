@@ -8,6 +8,7 @@
 import logging
 import os
 import signal
+import socket
 import sys
 
 # gunicorn's eventlet worker patches before importing this module.
@@ -101,6 +102,9 @@ def main(argv=None):
     import eventlet.wsgi
 
     listener = eventlet.listen((args.host, args.port))
+    # Accepted sockets inherit this: a small frame (an ack right after a pushed
+    # message) goes out at once instead of waiting out the client's delayed ACK.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Each long-polling client holds two HTTP connections (the pending GET and
     # its POSTs); eventlet's default cap of 1024 would refuse the 513th client.
     max_conns = int(os.environ.get("CHATAPP_MAX_CONNECTIONS", "10000"))
