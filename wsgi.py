@@ -67,10 +67,6 @@ from chatapp import create_app, ops  # noqa: E402
 
 app = create_app()
 socketio = app.extensions["socketio"]
-if socketio.async_mode == "eventlet" and app.config.get("CHAT_RUN_BLOCKING") is None:
-    from eventlet import tpool
-
-    app.config["CHAT_RUN_BLOCKING"] = tpool.execute  # SQLite's fsync off the hub
 # What start-up made lives as long as the process: keep the collector's full
 # passes (a pause for every socket) from walking it again and again.
 gc.freeze()

@@ -53,12 +53,6 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
-#: A function that calls a blocking function in a worker thread and returns
-#: its result; each group commit's SQLite ``COMMIT`` (the fsync) goes through
-#: it so the event loop keeps serving other sockets meanwhile. ``wsgi.py``
-#: sets ``eventlet.tpool.execute`` under eventlet; ``None`` calls directly.
-CHAT_RUN_BLOCKING = None
-
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
 
 #: Settings of the standalone app (``create_app``) only.

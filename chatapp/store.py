@@ -132,24 +132,11 @@ class MessageStore:
                     if key is not None:
                         first[key] = item
             ids = self._insert_rows(conn, t, [i.values for i in fresh])
-            self._commit_off_loop(conn)
         for item, new_id in zip(fresh, ids):
             item.result = (SimpleNamespace(id=new_id, **item.values), True)
         for item in batch:
             if isinstance(item.result, _Pending):
                 item.result = (item.result.result[0], False)
-
-    def _commit_off_loop(self, conn):
-        """SQLite: commit (its fsync) through ``CHAT_RUN_BLOCKING``, if set.
-
-        sqlite3 blocks the calling thread, and under an event loop that is
-        every connection; in a worker thread the loop goes on reading and
-        pushing while the disk syncs. The ``begin()`` block's own commit then
-        finds nothing left to do. Other drivers wait on the loop already.
-        """
-        run = self.state.app.config.get("CHAT_RUN_BLOCKING")
-        if run is not None and conn.dialect.name == "sqlite":
-            run(conn.connection.dbapi_connection.commit)
 
     def _stored_keys(self, conn, batch):
         t = self.state.table

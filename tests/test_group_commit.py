@@ -51,28 +51,6 @@ def test_a_batch_with_an_already_stored_client_id(app):
     assert _count(state) == 2
 
 
-def test_the_sqlite_commit_runs_through_chat_run_blocking(app):
-    """The batch is committed inside the offloaded call, in another thread."""
-    state = app.extensions["chat"]
-    seen = []
-
-    def run_blocking(fn):
-        before = _count(state)  # another connection: nothing committed yet
-        out = []
-        worker = threading.Thread(target=lambda: out.append(fn()))
-        worker.start()
-        worker.join()
-        seen.append((before, _count(state), worker.ident != threading.get_ident()))
-        return out[0]
-
-    app.config["CHAT_RUN_BLOCKING"] = run_blocking
-    batch = [_pending(state, 1, "a", "p"), _pending(state, 1, "b", "q")]
-    state.store._commit_batch(batch)
-    assert [i.error for i in batch] == [None, None]
-    assert seen == [(0, 2, True)]
-    assert _count(state) == 2
-
-
 def test_concurrent_sends_share_commits_and_stay_idempotent(app):
     state = app.extensions["chat"]
     with ThreadPoolExecutor(16) as pool:
