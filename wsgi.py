@@ -58,8 +58,58 @@ def _fast_websocket_unmask():
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
 
 
+def _eventlet_patched():
+    """Running on eventlet (``python wsgi.py`` or gunicorn's eventlet worker)."""
+    eventlet = sys.modules.get("eventlet")
+    return eventlet is not None and eventlet.patcher.is_monkey_patched("socket")
+
+
+def _small_http_buffers():
+    """Smaller per-connection HTTP buffers: 4 KiB instead of 8 read, 16 write.
+
+    A WebSocket keeps its HTTP connection's buffers for life although it no
+    longer uses them, so they were most of an idle socket's memory. Headers
+    still leave in one write; a larger polling body is written through.
+    """
+    if not _eventlet_patched():
+        return
+    import eventlet.wsgi
+
+    eventlet.wsgi.HttpProtocol.rbufsize = eventlet.wsgi.HttpProtocol.wbufsize = 4096
+
+
+def _ping_by_timer():
+    """Schedule each socket's next ping on a hub timer, not a sleeping task.
+
+    Engine.IO starts a task per socket per ping cycle that sleeps through the
+    ping interval: a green thread with its own stack for every idle socket.
+    A timer holds only the call; the ping itself just queues a packet.
+    """
+    if not _eventlet_patched():
+        return
+    import time
+
+    from engineio import packet
+    from engineio.socket import Socket
+    from eventlet.hubs import get_hub
+
+    def ping(sock):
+        if not sock.closing and not sock.closed:
+            sock.last_ping = time.time()
+            sock.send(packet.Packet(packet.PING))
+
+    def schedule_ping(self):
+        if self.last_ping:  # only once the previous ping was answered
+            self.last_ping = None
+            get_hub().schedule_call_global(self.server.ping_interval, ping, self)
+
+    Socket.schedule_ping = schedule_ping
+
+
 _green_database_drivers()
 _fast_websocket_unmask()
+_small_http_buffers()
+_ping_by_timer()
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("chatapp").setLevel(os.environ.get("CHATAPP_LOG_LEVEL", "INFO"))
 

@@ -99,9 +99,11 @@ class Chat:
         def origin_ok(origin, environ):
             return app.extensions["chat"].origin_allowed(origin, environ)
 
+        timing = {k: app.config[f"SOCKETIO_{k.upper()}"] for k in ("ping_interval", "ping_timeout")
+                  if app.config.get(f"SOCKETIO_{k.upper()}") is not None}
         return SocketIO(app, message_queue=queue, cors_allowed_origins=origin_ok,
                         channel=app.config["CHAT_QUEUE_CHANNEL"],
-                        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"))
+                        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"), **timing)
 
     def _make_presence(self, app):
         if app.config["CHAT_MESSAGE_QUEUE"]:

@@ -349,3 +349,19 @@ def test_rate_limited(strict_server, tabs):
     c1.send(bid, "others are not slowed")
     page = history(strict_server, bob, alice.user["id"])
     assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(5)]
+
+
+def test_pings_keep_idle_sockets_alive(tmp_path_factory, tabs):
+    """Pings come from hub timers (wsgi.py); without them clients give up in 2 s."""
+    s = LiveServer(tmp_path_factory.mktemp("ping"), env={
+        "FLASK_SOCKETIO_PING_INTERVAL": "1", "FLASK_SOCKETIO_PING_TIMEOUT": "1"}).start()
+    try:
+        alice, bob = new_user(s), new_user(s)
+        a1 = tabs(s, alice, ["websocket"])
+        b1 = tabs(s, bob, ["polling"])
+        assert not a1.closed.wait(8) and not b1.closed.is_set()
+        assert a1.sio.connected and b1.sio.connected
+        sent = a1.send(bob.user["id"], "still here")["message"]
+        b1.wait_for("message", lambda m: m["id"] == sent["id"])
+    finally:
+        s.stop()
