@@ -17,7 +17,10 @@ class Peer:
     def __init__(self, user, transport):
         self.user = user
         self.transport = transport
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # 30 s per HTTP request, as the yardstick's load generator allows a
+        # connect (python-socketio's default of 5 s fails a polling client
+        # whose handshake waits behind a thousand others on a busy machine).
+        self.sio = socketio.AsyncClient(reconnection=False, request_timeout=30)
         self.received = {}  # client_id -> receive time
         self.duplicates = 0
         self.sio.on("message", self.on_message, namespace=NS)
