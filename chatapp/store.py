@@ -60,6 +60,8 @@ class MessageStore:
             if not self._writing:
                 self._writing = True
                 self.state.socketio.start_background_task(self._write_loop)
+        # The writer answers every item, also when a commit fails or the
+        # writer is stopped; the timeout only guards against the unforeseen.
         if not item.done.wait(60):
             raise TimeoutError("the message writer did not answer")
         if item.error is not None:
@@ -69,22 +71,34 @@ class MessageStore:
     # -- group commit --------------------------------------------------------
     def _write_loop(self):
         empty = self.state.socketio.server.eio.get_queue_empty_exception()
-        while True:
-            try:
-                batch = [self._queue.get(timeout=WRITER_IDLE)]
-            except empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._writing = False
-                        return
-                continue
-            # What queued up during the last commit goes into this one.
-            while len(batch) < self.batch_max:
+        batch = []
+        try:
+            while True:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch = [self._queue.get(timeout=WRITER_IDLE)]
                 except empty:
-                    break
-            self._commit_batch(batch)
+                    with self._lock:
+                        if self._queue.empty():
+                            self._writing = False
+                            return
+                    continue
+                # What queued up during the last commit goes into this one.
+                while len(batch) < self.batch_max:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except empty:
+                        break
+                self._commit_batch(batch)
+        except BaseException:  # killed (shutdown): fail what waits, let a new writer start
+            with self._lock:
+                self._writing = False
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+            for item in batch:
+                if not item.done.is_set():
+                    item.error = RuntimeError("the message writer stopped")
+                    item.done.set()
+            raise
 
     def _commit_batch(self, batch):
         try:

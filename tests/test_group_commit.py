@@ -51,6 +51,30 @@ def test_a_batch_with_an_already_stored_client_id(app):
     assert _count(state) == 2
 
 
+class _Stop(BaseException):
+    """Stands in for the writer being killed (GreenletExit at shutdown)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_stopped_writer_fails_its_senders_and_the_next_send_works(app, monkeypatch):
+    state = app.extensions["chat"]
+    real = state.store._commit_batch
+    calls = []
+
+    def stop_once(batch):
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise _Stop()
+        return real(batch)
+
+    monkeypatch.setattr(state.store, "_commit_batch", stop_once)
+    with pytest.raises(RuntimeError, match="writer stopped"):
+        state.store.insert(1, 2, "lost in the stop", "s1")
+    row, created = state.store.insert(1, 2, "after", "s2")  # a new writer takes over
+    assert created and row.content == "after"
+    assert _count(state) == 1 and len(calls) == 2
+
+
 def test_concurrent_sends_share_commits_and_stay_idempotent(app):
     state = app.extensions["chat"]
     with ThreadPoolExecutor(16) as pool:
