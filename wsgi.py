@@ -68,8 +68,8 @@ def _small_http_buffers():
     """Smaller per-connection HTTP buffers: 4 KiB instead of 8 read, 16 write.
 
     A WebSocket keeps its HTTP connection's buffers for life although it no
-    longer uses them, so they were most of an idle socket's memory. Headers
-    still leave in one write; a larger polling body is written through.
+    longer uses them. Headers still leave in one write; a larger polling body
+    is written through.
     """
     if not _eventlet_patched():
         return
