@@ -55,7 +55,7 @@ def main(argv=None):
         results = {}
         for sc_name in names:
             sc = scenarios.SCENARIOS[sc_name]
-            for i in range(args.repeat):
+            for i in range(1 if sc.get("twice") else args.repeat):
                 for name, url, pid in targets:  # alternate servers run by run
                     r = scenarios.run(url, pid, pools[name], sc, args.procs, args.timeout)
                     r["error_count"] = sum(r.get("errors", {}).values())
@@ -76,7 +76,7 @@ def main(argv=None):
 
 def _brief(r):
     keys = ("msgs_per_s", "ack_p99", "victim_ack_p99", "lost", "duplicates",
-            "error_count", "connected", "rss_per_conn_kib")
+            "error_count", "connected", "rss_first_kib", "rss_per_conn_kib")
     return " ".join(f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r.get(k)}"
                     for k in keys if r.get(k) is not None)
 

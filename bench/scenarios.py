@@ -14,6 +14,11 @@ SCENARIOS = {
     "idle-ws": dict(transport="websocket", users=1000, messages=0, hold_s=5),
     "idle-poll": dict(transport="polling", users=1000, messages=0, hold_s=5),
     "fairness": dict(transport="websocket", users=4, messages=2000, window=1, flood=True),
+    # 1,000 held, then each user's second connection beside the first: the
+    # growth for the second 1,000 is memory no earlier run can have freed.
+    # Meaningful once per server process, so it runs once whatever --repeat.
+    "held-ws": dict(transport="websocket", users=1000, messages=0, hold_s=5, twice=True),
+    "held-poll": dict(transport="polling", users=1000, messages=0, hold_s=5, twice=True),
 }
 
 
@@ -67,17 +72,43 @@ def run(url, pid, users, sc, procs=2, timeout=180):
     time.sleep(0.5)
     rss0 = watch.rss_kib()
     workers = _start(specs)
+    second = []
     try:
+        if sc.get("twice"):
+            return _drive_twice(workers, second, specs, sc, watch, rss0, timeout)
         return _drive(workers, specs, sc, watch, rss0, timeout)
     finally:
-        _stop(workers)
+        _stop(workers + second)
+
+
+def _connected(conns):
+    return {"connected": sum(c["connected"] for c in conns),
+            "connect_failed": sum(c["failed"] for c in conns),
+            "connect_errors": [e for c in conns for e in c["errors"]]}
+
+
+def _drive_twice(workers, second, specs, sc, watch, rss0, timeout):
+    first = [_recv(c, timeout) for _, c in workers]
+    time.sleep(0.5)
+    rss1 = watch.rss_kib()
+    second += _start([dict(s, tag=s["tag"] + "t") for s in specs])
+    again = [_recv(c, timeout) for _, c in second]
+    time.sleep(sc["hold_s"])
+    rss2 = watch.rss_kib()
+    for _, c in workers + second:
+        c.send("stop")
+    reports = [_recv(c, timeout) for _, c in workers + second]
+    out = _connected(first + again)
+    out["duplicates"] = sum(r["duplicates"] for r in reports)
+    n1, n2 = (sum(c["connected"] for c in conns) for conns in (first, again))
+    if rss0 and rss1 and rss2 and n1 and n2:
+        out["rss_first_kib"] = (rss1 - rss0) / n1
+        out["rss_per_conn_kib"] = (rss2 - rss1) / n2
+    return out
 
 
 def _drive(workers, specs, sc, watch, rss0, timeout):
-    conns = [_recv(c, timeout) for _, c in workers]
-    out = {"connected": sum(c["connected"] for c in conns),
-           "connect_failed": sum(c["failed"] for c in conns),
-           "connect_errors": [e for c in conns for e in c["errors"]]}
+    out = _connected([_recv(c, timeout) for _, c in workers])
     time.sleep(0.5)
     if not sc["messages"]:
         rss1 = watch.rss_kib()
