@@ -155,6 +155,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import eventlet.wsgi
 
+    from chatapp import eventlet_server
+
+    # No green thread per idle WebSocket or keep-alive connection.
+    eventlet_server.install(socketio)
     listener = eventlet.listen((args.host, args.port))
     # Accepted sockets inherit this: a small frame (an ack right after a pushed
     # message) goes out at once instead of waiting out the client's delayed ACK.
@@ -163,7 +167,7 @@ def main(argv=None):
     # its POSTs); eventlet's default cap of 1024 would refuse the 513th client.
     max_conns = int(os.environ.get("CHATAPP_MAX_CONNECTIONS", "10000"))
     server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False,
-                            max_size=max_conns)
+                            max_size=max_conns, protocol=eventlet_server.HttpProtocol)
     signal.signal(signal.SIGTERM, _record_sigterm)
     while not _stopping and not server.dead:
         eventlet.sleep(0.2)

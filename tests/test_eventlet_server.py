@@ -1,0 +1,192 @@
+"""The production server's own connection handling (``chatapp.eventlet_server``),
+at the protocol level: WebSocket frames and HTTP keep-alive, over real sockets.
+"""
+import base64
+import http.client
+import json
+import os
+import socket
+import struct
+import time
+
+import pytest
+import websocket
+
+from conftest import LiveServer
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = LiveServer(tmp_path_factory.mktemp("eventlet-server")).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def session(server):
+    return server.register("frames")
+
+
+def cookie(session):
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+def ws_url(server):
+    return server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+
+def open_ws(server, session):
+    """A raw WebSocket to Engine.IO, past its open packet."""
+    ws = websocket.create_connection(ws_url(server), header=[f"Cookie: {cookie(session)}"],
+                                     timeout=5)
+    opened = ws.recv()
+    assert opened.startswith("0{"), opened
+    return ws
+
+
+def join_chat(ws):
+    ws.send("40/chat,")
+    reply = ws.recv()
+    assert reply.startswith("40/chat,{"), reply
+    return json.loads(reply[len("40/chat,"):])
+
+
+def close_code(ws):
+    """The code of the next frame, which must be a close frame."""
+    frame = ws.recv_frame()
+    assert frame.opcode == websocket.ABNF.OPCODE_CLOSE, frame
+    return struct.unpack("!H", frame.data[:2])[0]
+
+
+def test_ping_frames_are_answered(server, session):
+    ws = open_ws(server, session)
+    try:
+        ws.ping(b"are you there")
+        frame = ws.recv_frame()
+        assert frame.opcode == websocket.ABNF.OPCODE_PONG
+        assert frame.data == b"are you there"
+        join_chat(ws)  # and the connection still works
+    finally:
+        ws.close()
+
+
+def test_fragmented_message_is_one_packet(server, session):
+    ws = open_ws(server, session)
+    try:
+        ws.send_frame(websocket.ABNF.create_frame("40/ch", websocket.ABNF.OPCODE_TEXT, fin=0))
+        ws.send_frame(websocket.ABNF.create_frame("at", websocket.ABNF.OPCODE_CONT, fin=0))
+        ws.send_frame(websocket.ABNF.create_frame(",", websocket.ABNF.OPCODE_CONT, fin=1))
+        reply = ws.recv()
+        assert reply.startswith("40/chat,{") and "sid" in reply
+    finally:
+        ws.close()
+
+
+def test_oversized_message_is_refused_and_the_server_goes_on(server, session):
+    ws = open_ws(server, session)
+    try:
+        ws.send("4" + "x" * 1_100_000)
+        assert close_code(ws) == 1009
+    finally:
+        ws.close()
+    ws = open_ws(server, session)
+    join_chat(ws)
+    ws.close()
+
+
+def test_not_an_engineio_packet_closes_the_socket(server, session):
+    ws = open_ws(server, session)
+    try:
+        ws.send("not a packet")
+        assert close_code(ws) == 1003
+    finally:
+        ws.close()
+    ws = open_ws(server, session)
+    join_chat(ws)
+    ws.close()
+
+
+def test_close_frame_is_answered(server, session):
+    ws = open_ws(server, session)
+    join_chat(ws)
+    ws.send_close(status=1000)
+    assert close_code(ws) == 1000
+    ws.shutdown()
+
+
+def raw_handshake(server, session, key=None):
+    """A plain TCP socket that asks for a WebSocket; returns it and the response head."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    key_line = f"Sec-WebSocket-Key: {key}\r\n" if key else ""
+    sock.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                  f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\n{key_line}Sec-WebSocket-Version: 13\r\n"
+                  f"Cookie: {cookie(session)}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    return sock, head
+
+
+def read_all(sock):
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_handshake_without_key_is_a_bad_request(server, session):
+    sock, head = raw_handshake(server, session)
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 400"), head
+
+
+def test_unmasked_client_frame_is_a_protocol_error(server, session):
+    sock, head = raw_handshake(server, session, key=base64.b64encode(os.urandom(16)).decode())
+    try:
+        assert head.startswith(b"HTTP/1.1 101"), head
+        sock.sendall(b"\x81\x08" + b"40/chat,")  # FIN + text, no mask bit
+        rest = head.split(b"\r\n\r\n", 1)[1] + read_all(sock)
+        close_at = rest.index(b"\x88")  # the close frame after the open packet
+        code = struct.unpack("!H", rest[close_at + 2:close_at + 4])[0]
+        assert code == 1002
+    finally:
+        sock.close()
+
+
+def test_keepalive_connection_serves_requests_after_idle_gaps(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        seen = set()
+        for _ in range(4):
+            conn.request("GET", "/login")
+            r = conn.getresponse()
+            assert r.status == 200
+            r.read()
+            seen.add(conn.sock.getsockname())
+            time.sleep(0.3)  # the connection waits idle between requests
+        assert len(seen) == 1  # one connection throughout
+    finally:
+        conn.close()
+
+
+def test_pipelined_requests_are_all_answered(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        req = f"GET /login HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+        last = req.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+        sock.sendall((req * 2 + last).encode())
+        data = read_all(sock)
+        assert data.count(b"HTTP/1.1 200") == 3
+    finally:
+        sock.close()
