@@ -64,20 +64,6 @@ def _eventlet_patched():
     return eventlet is not None and eventlet.patcher.is_monkey_patched("socket")
 
 
-def _small_http_buffers():
-    """Smaller per-connection HTTP buffers: 4 KiB instead of 8 read, 16 write.
-
-    A WebSocket keeps its HTTP connection's buffers for life although it no
-    longer uses them. Headers still leave in one write; a larger polling body
-    is written through.
-    """
-    if not _eventlet_patched():
-        return
-    import eventlet.wsgi
-
-    eventlet.wsgi.HttpProtocol.rbufsize = eventlet.wsgi.HttpProtocol.wbufsize = 4096
-
-
 def _ping_by_timer():
     """Schedule each socket's next ping on a hub timer, not a sleeping task.
 
@@ -108,7 +94,6 @@ def _ping_by_timer():
 
 _green_database_drivers()
 _fast_websocket_unmask()
-_small_http_buffers()
 _ping_by_timer()
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("chatapp").setLevel(os.environ.get("CHATAPP_LOG_LEVEL", "INFO"))

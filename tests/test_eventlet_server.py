@@ -3,13 +3,16 @@ at the protocol level: WebSocket frames and HTTP keep-alive, over real sockets.
 """
 import base64
 import http.client
+import io
 import json
 import os
 import socket
 import struct
 import time
+import warnings
 
 import pytest
+import requests
 import websocket
 
 from conftest import LiveServer
@@ -188,5 +191,47 @@ def test_pipelined_requests_are_all_answered(server):
         sock.sendall((req * 2 + last).encode())
         data = read_all(sock)
         assert data.count(b"HTTP/1.1 200") == 3
+    finally:
+        sock.close()
+
+
+HEADER_BLOCKS = [
+    b"Host: a\r\nX-A:   spaced  \r\nCookie: s=1; t=2\r\nContent-Length: 5\r\n\r\n",
+    b"Host: a\r\nDup: 1\r\nDup: 2\r\nEmpty:\r\n\r\n",
+    b"Host: \xe9t\xe9\r\nAccept: */*\n\n",
+    b"Host: a\r\nX-Folded: one\r\n two\r\n\r\n",     # obsolete line folding
+    b"Host: a\r\nno colon here\r\nX-After: b\r\n\r\n",  # malformed: rest is not headers
+    b"Name With Space: x\r\n\r\n",
+    b"\r\n",
+]
+
+
+def import_eventlet_server():
+    with warnings.catch_warnings():  # eventlet warns that it is in bugfix mode
+        warnings.simplefilter("ignore")
+        from chatapp import eventlet_server
+    return eventlet_server
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_header_fast_path_reads_what_the_standard_parser_reads(block):
+    eventlet_server = import_eventlet_server()
+    fast = eventlet_server.parse_headers(io.BytesIO(block), eventlet_server.Headers)
+    stdlib = http.client.parse_headers(io.BytesIO(block), eventlet_server.Headers)
+    assert isinstance(fast, eventlet_server.Headers)
+    assert fast.items() == stdlib.items()
+    assert fast.get_payload() == stdlib.get_payload()
+
+
+def test_long_and_folded_request_heads_are_served(server, session):
+    big = "x" * 6000  # far beyond the 1 KiB read buffer
+    r = requests.get(server.url + "/chat/api/me", headers={"X-Padding": big},
+                     cookies=session.cookies, timeout=5)
+    assert r.status_code == 200 and r.json()["user"]["id"] == session.user["id"]
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        sock.sendall(f"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: a\r\n b\r\n"
+                     f"Connection: close\r\n\r\n".encode())
+        assert read_all(sock).startswith(b"HTTP/1.1 200")
     finally:
         sock.close()
