@@ -174,11 +174,18 @@ class HttpProtocol(eventlet.wsgi.HttpProtocol):
             self.environ.pop(DETACH, None)
 
     def _detach(self):
-        """Take the connection out of eventlet.wsgi; returns its socket."""
+        """Take the connection out of eventlet.wsgi; returns its socket and
+        what has been read past the request (a client's first frames)."""
         sock = self.connection
+        sock.settimeout(0.0)
+        try:
+            early = self.rfile.peek()  # the buffer, or b"" (nothing more yet)
+            self.rfile.read(len(early))
+        except OSError:
+            early = b""
         self.connection = self.conn_state[1] = DETACHED
         self.close_connection = 1
-        return sock
+        return sock, early
 
     def _park(self):
         """Hand a keep-alive connection to the hub once it has been idle for
@@ -197,7 +204,7 @@ class HttpProtocol(eventlet.wsgi.HttpProtocol):
             return False  # the next read reports it
         finally:
             sock.settimeout(self.server.socket_timeout)
-        _Parked(self._detach(), self.conn_state, self.server)
+        _Parked(self._detach()[0], self.conn_state, self.server)
         return True
 
 
@@ -264,7 +271,7 @@ class WebSocketUpgrade:
                      + generate_accept_token(key.encode("ascii")) + b"\r\n\r\n")
         if "eventlet.set_idle" in environ:
             environ["eventlet.set_idle"]()
-        WebSocket(detach(), self.handler.__self__)
+        WebSocket(*detach(), self.handler.__self__)
         eventlet.wsgi.WSGI_LOCAL.already_handled = True
         return []
 
@@ -278,9 +285,9 @@ class WebSocket:
     __slots__ = ("sock", "raw", "eio", "ws", "state", "reader", "writer", "out",
                  "parts", "size", "closed", "close_when_flushed")
 
-    def __init__(self, sock, eio):
+    def __init__(self, sock, early, eio):
         self.sock, self.raw, self.eio = sock, sock.fd, eio
-        self.ws = Connection(ConnectionType.SERVER)
+        self.ws = Connection(ConnectionType.SERVER, trailing_data=early)
         self.reader = self.writer = self.out = self.parts = None
         self.size = 0
         self.closed = self.close_when_flushed = False
@@ -290,7 +297,10 @@ class WebSocket:
         else:
             eio.connected = eio.upgraded = True
             self._attach()
-        self._listen()
+        if early:
+            eventlet.spawn_n(self._pump)
+        else:
+            self._listen()
 
     # -- reading ---------------------------------------------------------
     def _listen(self):
@@ -308,8 +318,19 @@ class WebSocket:
         self._lost()
 
     def _pump(self):
-        """Read what has arrived and handle it, one message at a time."""
-        while not self.closed:
+        """Handle what has arrived, one message at a time, then read more."""
+        while True:
+            try:
+                for event in self.ws.events():
+                    self._event(event)
+                    if self.closed or self.close_when_flushed:
+                        return
+            except Exception:
+                log.exception("WebSocket %s: closing after an unexpected error", self.eio.sid)
+                self._lost()
+                return
+            if self.closed:
+                return
             try:
                 data = self.raw.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -320,16 +341,7 @@ class WebSocket:
             if not data:
                 self._lost()
                 return
-            try:
-                self.ws.receive_data(data)
-                for event in self.ws.events():
-                    self._event(event)
-                    if self.closed or self.close_when_flushed:
-                        return
-            except Exception:
-                log.exception("WebSocket %s: closing after an unexpected error", self.eio.sid)
-                self._lost()
-                return
+            self.ws.receive_data(data)
 
     def _event(self, event):
         if isinstance(event, (TextMessage, BytesMessage)):

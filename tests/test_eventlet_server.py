@@ -235,3 +235,54 @@ def test_long_and_folded_request_heads_are_served(server, session):
         assert read_all(sock).startswith(b"HTTP/1.1 200")
     finally:
         sock.close()
+
+
+def masked_text_frame(text):
+    """A client text frame (masked, with a zero key: the payload reads as is)."""
+    data = text.encode()
+    assert len(data) < 126
+    return bytes([0x81, 0x80 | len(data)]) + b"\0\0\0\0" + data
+
+
+def test_a_client_that_stops_reading_is_dropped_and_others_go_on(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realservices import ChatClient
+
+    slow = server.register("slowreader")
+    sender = ChatClient(server.url, server.register("fastwriter"))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        sock.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                      f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                      f"Cookie: {cookie(slow)}\r\n\r\n").encode())
+        sock.sendall(masked_text_frame("40/chat,"))
+        time.sleep(0.5)  # joined; from now on it reads nothing
+        text = "y" * 1990
+        with ThreadPoolExecutor(8) as pool:  # about 5 MB of pushes for the slow reader
+            acks = list(pool.map(lambda i: sender.send(slow.user, f"{i} {text}"), range(2400)))
+        assert all(a["ok"] for a in acks)
+        # The server gave up on it: what it holds ends, long before 5 MB.
+        got, t0 = 0, time.monotonic()
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            except socket.timeout:
+                raise AssertionError(f"still open after {got} bytes")
+            if not chunk:
+                break
+            got += len(chunk)
+        assert got < 4_000_000, got
+        assert time.monotonic() - t0 < 5
+        # And the writer still chats.
+        assert sender.send(server.register("other").user, "still here")["ok"] is True
+    finally:
+        sock.close()
+        sender.sio.disconnect()
