@@ -148,8 +148,9 @@ def main(argv=None):
     # Accepted sockets inherit this: a small frame (an ack right after a pushed
     # message) goes out at once instead of waiting out the client's delayed ACK.
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # Each long-polling client holds two HTTP connections (the pending GET and
-    # its POSTs); eventlet's default cap of 1024 would refuse the 513th client.
+    # eventlet's pool caps the connections it serves in green threads (each
+    # pending poll holds one); its default of 1024 is too few for a busy chat.
+    # WebSockets and parked keep-alive connections leave the pool.
     max_conns = int(os.environ.get("CHATAPP_MAX_CONNECTIONS", "10000"))
     server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False,
                             max_size=max_conns, protocol=eventlet_server.HttpProtocol)

@@ -538,6 +538,7 @@ def _socket_close(self, wait=True, abort=False, reason=None):
             ws._write_packet(eio_packet.Packet(eio_packet.CLOSE))
         self.closed = True
         ws.close()
+    self._websocket = None  # no cycle left for the collector
 
 
 def install(socketio):
