@@ -183,6 +183,8 @@ class HttpProtocol(eventlet.wsgi.HttpProtocol):
             self.rfile.read(len(early))
         except OSError:
             early = b""
+        finally:
+            sock.settimeout(self.server.socket_timeout)
         self.connection = self.conn_state[1] = DETACHED
         self.close_connection = 1
         return sock, early

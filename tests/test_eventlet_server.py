@@ -286,3 +286,30 @@ def test_a_client_that_stops_reading_is_dropped_and_others_go_on(server):
     finally:
         sock.close()
         sender.sio.disconnect()
+
+
+def test_a_parked_connection_waits_for_a_request_that_comes_in_pieces(server, session):
+    """After an idle gap the next request arrives slowly: it is read whole."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        head = f"GET /login HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+        sock.sendall(head.encode())
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        time.sleep(0.3)  # idle: the connection is parked
+        body = json.dumps({"username": "nobody", "password": "wrong password"}).encode()
+        sock.sendall(b"POST /auth/lo")
+        time.sleep(0.2)
+        sock.sendall((f"gin HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                      f"Content-Type: application/json\r\n").encode())
+        time.sleep(0.2)
+        sock.sendall(f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(0.2)
+        sock.sendall(body[:10])
+        time.sleep(0.2)
+        sock.sendall(body[10:])
+        reply = read_all(sock)
+        assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+        assert b'"code"' in reply
+    finally:
+        sock.close()
