@@ -376,6 +376,10 @@ class WebSocket:
             self._fail(1003, "not an Engine.IO packet")
             return
         eio = self.eio
+        if eio.closed:  # closed meanwhile (say, during an upgrade)
+            self.close()
+            self.state = None
+            return
         if self.state is PROBE:
             if pkt.packet_type == eio_packet.PING and pkt.data == "probe":
                 self._write_packet(eio_packet.Packet(eio_packet.PONG, data="probe"))
