@@ -87,23 +87,15 @@ def test_fragmented_message_is_one_packet(server, session):
         ws.close()
 
 
-def test_oversized_message_is_refused_and_the_server_goes_on(server, session):
+@pytest.mark.parametrize("payload, code", [
+    ("4" + "x" * 1_100_000, 1009),  # beyond max_http_buffer_size
+    ("not a packet", 1003),
+], ids=["too-big", "not-engineio"])
+def test_bad_message_closes_the_socket_and_the_server_goes_on(server, session, payload, code):
     ws = open_ws(server, session)
     try:
-        ws.send("4" + "x" * 1_100_000)
-        assert close_code(ws) == 1009
-    finally:
-        ws.close()
-    ws = open_ws(server, session)
-    join_chat(ws)
-    ws.close()
-
-
-def test_not_an_engineio_packet_closes_the_socket(server, session):
-    ws = open_ws(server, session)
-    try:
-        ws.send("not a packet")
-        assert close_code(ws) == 1003
+        ws.send(payload)
+        assert close_code(ws) == code
     finally:
         ws.close()
     ws = open_ws(server, session)
