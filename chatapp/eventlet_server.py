@@ -12,8 +12,10 @@ long-polling client's idle keep-alive connection one more. Here:
   once without blocking; what the socket cannot take yet waits in a buffer
   the hub flushes. An idle WebSocket is a socket, a frame decoder and
   Engine.IO's socket state.
-- **Keep-alive HTTP**: a connection idle between requests is handed to the
-  hub, and a new green thread serves its next request.
+- **Keep-alive HTTP**: a connection with no request for ``PARK_AFTER``
+  (20 ms) is handed to the hub, and a new green thread serves its next
+  request. Requests are read through a 1 KiB buffer and responses written
+  unbuffered, so a pending poll holds little besides its green thread.
 - **Request headers**: well-formed header lines are read without the e-mail
   parser the standard library uses (a tenth of a long-polling request's
   time); anything unusual still goes through it.
