@@ -79,7 +79,37 @@ def _noop(*args):
 
 
 class Headers(http.client.HTTPMessage):
-    """Request headers read by :func:`parse_headers`'s fast path."""
+    """Request headers read by :func:`parse_headers`'s fast path.
+
+    ``get`` looks names up in an index instead of scanning every header
+    (eventlet asks for five or so per request). The index is rebuilt when
+    the header list is replaced (as deletions do) or changed in place by
+    one of the methods below.
+    """
+
+    _index = _indexed = None
+
+    def get(self, name, failobj=None):
+        if self._indexed is not self._headers:
+            index = {}
+            for k, v in self._headers:
+                index.setdefault(k.lower(), (k, v))
+            self._index, self._indexed = index, self._headers
+        hit = self._index.get(name.lower())
+        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+
+    def _changed(method):
+        def changed(self, *args, **kwargs):
+            self._indexed = None
+            return method(self, *args, **kwargs)
+        changed.__name__ = method.__name__
+        return changed
+
+    __setitem__ = _changed(http.client.HTTPMessage.__setitem__)
+    set_raw = _changed(http.client.HTTPMessage.set_raw)
+    add_header = _changed(http.client.HTTPMessage.add_header)
+    replace_header = _changed(http.client.HTTPMessage.replace_header)
+    del _changed
 
 
 # A header line that starts with a field name (an RFC 9110 token) and a colon.

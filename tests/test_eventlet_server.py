@@ -213,6 +213,27 @@ def test_header_fast_path_reads_what_the_standard_parser_reads(block):
     assert isinstance(fast, eventlet_server.Headers)
     assert fast.items() == stdlib.items()
     assert fast.get_payload() == stdlib.get_payload()
+    for name in [k for k, _ in stdlib.items()] + ["HOST", "dup", "absent"]:
+        assert fast.get(name) == http.client.HTTPMessage.get(stdlib, name)
+        assert fast.get(name, "-") == http.client.HTTPMessage.get(stdlib, name, "-")
+    assert fast.get_content_type() == stdlib.get_content_type()
+
+
+def test_header_lookups_follow_changes():
+    eventlet_server = import_eventlet_server()
+    block = b"Host: a\r\nContent-Type: text/plain\r\nDup: 1\r\nDup: 2\r\n\r\n"
+    h = eventlet_server.parse_headers(io.BytesIO(block), eventlet_server.Headers)
+    assert h["dup"] == "1"
+    h["X-Added"] = "yes"
+    assert h["x-added"] == "yes"
+    del h["Dup"]
+    assert h["dup"] is None
+    h.replace_header("Host", "b")
+    assert h["host"] == "b"
+    h.set_param("charset", "utf-8")
+    assert h["content-type"] == 'text/plain; charset="utf-8"'
+    h.set_raw("X-Raw", "r")
+    assert h["x-raw"] == "r"
 
 
 def test_long_and_folded_request_heads_are_served(server, session):
@@ -222,8 +243,8 @@ def test_long_and_folded_request_heads_are_served(server, session):
     assert r.status_code == 200 and r.json()["user"]["id"] == session.user["id"]
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     try:
-        sock.sendall(f"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: a\r\n b\r\n"
-                     f"Connection: close\r\n\r\n".encode())
+        sock.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: a\r\n b\r\n"
+                     b"Connection: close\r\n\r\n")
         assert read_all(sock).startswith(b"HTTP/1.1 200")
     finally:
         sock.close()
