@@ -128,6 +128,7 @@ def parse_headers(fp, _class=http.client.HTTPMessage):
         return _stdlib_parse_headers(fp, _class)
     lines = http.client._read_headers(fp)
     msg = Headers()
+    add = http.client.HTTPMessage.set_raw  # the index is built on first use
     for line in lines:
         if line in (b"\r\n", b"\n", b""):
             break
@@ -136,8 +137,8 @@ def parse_headers(fp, _class=http.client.HTTPMessage):
             return email.parser.Parser(_class=_class).parsestr(
                 b"".join(lines).decode("iso-8859-1"))
         end = field.end()
-        msg.set_raw(line[:end - 1].decode("iso-8859-1"),
-                    line[end:].decode("iso-8859-1").lstrip(" \t").rstrip("\r\n"))
+        add(msg, line[:end - 1].decode("iso-8859-1"),
+            line[end:].decode("iso-8859-1").lstrip(" \t").rstrip("\r\n"))
     msg.set_payload("")
     return msg
 
