@@ -26,10 +26,12 @@ The Engine.IO internals relied on are those of python-engineio 4.
 import base64
 import binascii
 import email.parser
+import functools
 import http.client
 import logging
 import re
 import socket
+import weakref
 
 import eventlet
 import eventlet.wsgi
@@ -198,13 +200,14 @@ class HttpProtocol(eventlet.wsgi.HttpProtocol):
             if self.close_connection or self._park():
                 break
 
-    def handle_one_response(self):
-        self.environ[DETACH] = self._detach
-        try:
-            super().handle_one_response()
-        finally:
-            # Socket.IO keeps the environ for the connection's lifetime.
-            self.environ.pop(DETACH, None)
+    def get_environ(self):
+        env = super().get_environ()
+        # Socket.IO keeps a copy of a connect request's environ for the
+        # socket's lifetime: nothing in it may hold this protocol (and its
+        # parsed request) alive. eventlet's own set_idle closes over it.
+        env["eventlet.set_idle"] = functools.partial(_set_idle, self.conn_state)
+        env[DETACH] = weakref.WeakMethod(self._detach)
+        return env
 
     def _detach(self):
         """Take the connection out of eventlet.wsgi; returns its socket and
@@ -264,6 +267,10 @@ class _Parked:
         self.sock.close()
 
 
+def _set_idle(conn_state):
+    conn_state[2] = eventlet.wsgi.STATE_IDLE
+
+
 def _serve(server, conn_state):
     try:
         server.process_request(conn_state)
@@ -306,7 +313,7 @@ class WebSocketUpgrade:
                      + generate_accept_token(key.encode("ascii")) + b"\r\n\r\n")
         if "eventlet.set_idle" in environ:
             environ["eventlet.set_idle"]()
-        WebSocket(*detach(), self.handler.__self__)
+        WebSocket(*detach()(), self.handler.__self__)
         eventlet.wsgi.WSGI_LOCAL.already_handled = True
         return []
 
