@@ -234,8 +234,8 @@ class HttpProtocol(eventlet.wsgi.HttpProtocol):
             return False
         sock.settimeout(PARK_AFTER)
         try:
-            if self.rfile.peek(1) or PARK_AFTER:
-                return False  # the next request (or the end) has come
+            self.rfile.peek(1)
+            return False  # the next request (or the end) has come
         except socket.timeout:
             pass  # idle; this buffer (now unusable) is empty
         except OSError:
@@ -463,9 +463,9 @@ class WebSocket:
         eio._websocket = self
 
     def _write_packet(self, pkt):
-        data = pkt.encode()
         if self.closed or self.ws.state is not ConnectionState.OPEN:
             return
+        data = pkt.encode()
         self._write(self.ws.send(TextMessage(data) if isinstance(data, str)
                                  else BytesMessage(data)))
 
