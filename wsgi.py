@@ -138,7 +138,7 @@ def main(argv=None):
     parser.add_argument("--host", default=os.environ.get("CHATAPP_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("CHATAPP_PORT", "5000")))
     args = parser.parse_args(argv)
-    import eventlet.wsgi
+    import eventlet
 
     from chatapp import eventlet_server
 
@@ -148,12 +148,10 @@ def main(argv=None):
     # Accepted sockets inherit this: a small frame (an ack right after a pushed
     # message) goes out at once instead of waiting out the client's delayed ACK.
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # eventlet's pool caps the connections it serves in green threads (each
-    # pending poll holds one); its default of 1024 is too few for a busy chat.
-    # WebSockets and parked keep-alive connections leave the pool.
-    max_conns = int(os.environ.get("CHATAPP_MAX_CONNECTIONS", "10000"))
-    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=False,
-                            max_size=max_conns, protocol=eventlet_server.HttpProtocol)
+    # Caps the requests served at once, each in a green thread (a pending poll
+    # is one); idle connections and WebSockets do not count.
+    max_requests = int(os.environ.get("CHATAPP_MAX_CONNECTIONS", "10000"))
+    server = eventlet.spawn(eventlet_server.serve, listener, app, max_requests)
     signal.signal(signal.SIGTERM, _record_sigterm)
     while not _stopping and not server.dead:
         eventlet.sleep(0.2)

@@ -1,40 +1,42 @@
 """Serve chat on eventlet without a green thread for each idle connection.
 
-``wsgi.py`` uses this when it runs the server itself. Stock eventlet keeps a
-green thread, with its stacks and its HTTP request state, for every open
-connection: a held WebSocket costs two (Engine.IO's reader and writer), and a
-long-polling client's idle keep-alive connection one more. Here:
+``wsgi.py`` uses this when it runs the server itself (:func:`serve`). Stock
+``eventlet.wsgi`` keeps a green thread, with its stacks and its HTTP request
+state, for every open connection, and pays for a timer and two ``epoll``
+changes each time a keep-alive connection waits for its next request: a
+long-polling client makes three requests per chat message. Here:
 
-- **WebSocket**: after the handshake the connection leaves ``eventlet.wsgi``.
-  The hub watches the socket; when a frame arrives, a short-lived green thread
-  reads what is there (frames decoded by ``wsproto``), handles the messages
-  one at a time, in order, and ends. Packets to the client are written at
-  once without blocking; what the socket cannot take yet waits in a buffer
-  the hub flushes. An idle WebSocket is a socket, a frame decoder and
-  Engine.IO's socket state.
-- **Keep-alive HTTP**: a connection with no request for ``PARK_AFTER``
-  (20 ms) is handed to the hub, and a new green thread serves its next
-  request. Requests are read through a 1 KiB buffer and responses written
-  unbuffered, so a pending poll holds little besides its green thread.
-- **Request headers**: well-formed header lines are read without the e-mail
-  parser the standard library uses (a tenth of a long-polling request's
-  time); anything unusual still goes through it.
+- **HTTP**: every connection is a hub listener that stays registered while
+  the connection is open. What arrives is parsed as it comes (``httptools``,
+  the C parser uvicorn uses); a complete request, body included, gets a
+  green thread that runs the WSGI application and ends. A pending long poll
+  holds one; an idle keep-alive connection holds none.
+- **WebSocket**: after the handshake the connection leaves the HTTP server.
+  The hub watches the socket; when a frame arrives, a short-lived green
+  thread reads what is there (frames decoded by ``wsproto``), handles the
+  messages one at a time, in order, and ends. Packets to the client are
+  written at once without blocking; what the socket cannot take yet waits in
+  a buffer the hub flushes. An idle WebSocket is a socket, a frame decoder
+  and Engine.IO's socket state.
 
 Application code never sees any of this: it uses Flask-SocketIO as usual.
 The Engine.IO internals relied on are those of python-engineio 4.
 """
 import base64
 import binascii
-import email.parser
-import functools
-import http.client
+import collections
+import io
 import logging
-import re
 import socket
+import sys
+import time
 import weakref
+from email.utils import formatdate
+from urllib.parse import unquote_to_bytes
 
 import eventlet
-import eventlet.wsgi
+import greenlet
+import httptools
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import eventlet as eio_eventlet
@@ -49,272 +51,542 @@ log = logging.getLogger(__name__)
 
 DETACH = "chatapp.detach"
 RECV_SIZE = 65536
+# Larger request heads get 431, larger bodies 413; either closes the connection.
+MAX_HEAD = 64 << 10
+MAX_BODY = 16 << 20
+# Requests parsed ahead of the one being served (pipelining) before the
+# connection stops reading.
+MAX_QUEUED = 16
 # A client that stops reading is dropped once this much is waiting for it.
 MAX_BACKLOG = 1 << 20
-# A keep-alive connection with no request for this long (seconds) leaves its
-# green thread. A long-polling client sends its next poll at once; its other
-# connection (the sends) waits for the user. Measured: with 0.1 s or more the
-# green threads of a burst of connecting clients pile up (held polling
-# clients 46-47 KiB each, against 38 at 0.02); parking at once costs a
-# busy polling load 12% of its throughput, 0.02 s about 3%.
-PARK_AFTER = 0.02
 # How long a closing WebSocket may take to flush its last frames.
 CLOSE_TIMEOUT = 5.0
-
-
-class _Detached:
-    """Stands in for a socket that eventlet.wsgi no longer owns, so that its
-    clean-up after the request leaves the connection open."""
-
-    def shutdown(self, how):
-        pass
-
-    def close(self):
-        pass
-
-
-DETACHED = _Detached()
 
 
 def _noop(*args):
     pass
 
 
-class Headers(http.client.HTTPMessage):
-    """Request headers read by :func:`parse_headers`'s fast path.
+def _error_response(status):
+    body = status.encode("ascii") + b"\n"
+    return (b"HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (status.encode("ascii"), len(body), body))
 
-    ``get`` looks names up in an index instead of scanning every header
-    (eventlet asks for five or so per request). The index is rebuilt when
-    the header list is replaced (as deletions do) or changed in place by
-    one of the methods below.
+
+BAD_REQUEST = _error_response("400 Bad Request")
+HEAD_TOO_LARGE = _error_response("431 Request Header Fields Too Large")
+BODY_TOO_LARGE = _error_response("413 Content Too Large")
+SERVER_ERROR = _error_response("500 Internal Server Error")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Status codes whose responses have no body (and HEAD's).
+_BODYLESS = frozenset((204, 304))
+
+_env_keys = {}  # request header name (bytes) -> environ key, or None
+
+
+def _env_key(name):
+    key = _env_keys.get(name)
+    if key is None and name not in _env_keys:
+        text = name.decode("latin-1")
+        # A name with "_" would share its key with the "-" spelling: dropped,
+        # as eventlet, gunicorn and Werkzeug's server do.
+        if "_" not in text:
+            key = text.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+        if len(_env_keys) < 1000:
+            _env_keys[name] = key
+    return key
+
+
+_date = [0, b""]
+
+
+def _date_line():
+    now = int(time.time())
+    if _date[0] != now:
+        _date[0], _date[1] = now, b"Date: %s\r\n" % formatdate(now, usegmt=True).encode("ascii")
+    return _date[1]
+
+
+class _Lost(Exception):
+    """The client went away while a response was being written."""
+
+
+class _Refused(Exception):
+    """Raised in a parser callback: the request is answered with ``response``."""
+
+    def __init__(self, response):
+        super().__init__(response)
+        self.response = response
+
+
+class _Request:
+    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive",
+                 "expect", "upgrade", "length", "error")
+
+    def __init__(self):
+        self.url, self.headers, self.body = b"", [], []
+        self.expect = self.upgrade = False
+        self.length = self.error = None
+
+
+def _error(response):
+    request = _Request()
+    request.error = response
+    return request
+
+
+class HttpServer:
+    """HTTP/1.1 for a WSGI application, each connection driven by the hub.
+
+    ``max_requests`` caps the requests served at once (each in a green
+    thread; a pending long poll is one): connections with a request beyond it
+    wait for a slot, in order.
     """
 
-    _index = _indexed = None
+    def __init__(self, listener, app, max_requests=10000):
+        self.listener, self.app, self.max_requests = listener, app, max_requests
+        host, port = listener.getsockname()[:2]
+        self.base_environ = {
+            "SCRIPT_NAME": "", "SERVER_NAME": host, "SERVER_PORT": str(port),
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+        self.active = 0
+        self.waiting = collections.deque()
 
-    def get(self, name, failobj=None):
-        if self._indexed is not self._headers:
-            index = {}
-            for k, v in self._headers:
-                index.setdefault(k.lower(), (k, v))
-            self._index, self._indexed = index, self._headers
-        hit = self._index.get(name.lower())
-        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+    def serve(self):
+        """Accept connections until killed, then wait (a caller's timeout
+        bounds it) for the requests in progress to finish."""
+        try:
+            while True:
+                try:
+                    sock, addr = self.listener.accept()
+                except OSError as exc:  # out of descriptors, say: go on
+                    log.warning("accept failed: %s", exc)
+                    eventlet.sleep(0.1)
+                    continue
+                HttpConnection(self, sock, addr)
+        except (SystemExit, KeyboardInterrupt, greenlet.GreenletExit):
+            pass
+        finally:
+            self.listener.close()
+        while self.active:
+            eventlet.sleep(0.05)
 
-    def _changed(method):
-        def changed(self, *args, **kwargs):
-            self._indexed = None
-            return method(self, *args, **kwargs)
-        changed.__name__ = method.__name__
-        return changed
+    def _start(self, connection):
+        if self.active >= self.max_requests:
+            self.waiting.append(connection)
+        else:
+            self.active += 1
+            eventlet.spawn_n(connection.run)
 
-    __setitem__ = _changed(http.client.HTTPMessage.__setitem__)
-    set_raw = _changed(http.client.HTTPMessage.set_raw)
-    add_header = _changed(http.client.HTTPMessage.add_header)
-    replace_header = _changed(http.client.HTTPMessage.replace_header)
-    del _changed
-
-
-# A header line that starts with a field name (an RFC 9110 token) and a colon.
-_FIELD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
-_stdlib_parse_headers = http.client.parse_headers
-
-
-def parse_headers(fp, _class=http.client.HTTPMessage):
-    """``http.client.parse_headers``, faster for :class:`Headers`.
-
-    For lines of the form ``name: value`` the result is what the e-mail
-    parser makes of them (the value without its leading blanks and line
-    end). Any other line (folded, malformed) sends the whole block to it.
-    """
-    if _class is not Headers:
-        return _stdlib_parse_headers(fp, _class)
-    lines = http.client._read_headers(fp)
-    msg = Headers()
-    add = http.client.HTTPMessage.set_raw  # the index is built on first use
-    for line in lines:
-        if line in (b"\r\n", b"\n", b""):
-            break
-        field = _FIELD.match(line)
-        if field is None:
-            return email.parser.Parser(_class=_class).parsestr(
-                b"".join(lines).decode("iso-8859-1"))
-        end = field.end()
-        add(msg, line[:end - 1].decode("iso-8859-1"),
-            line[end:].decode("iso-8859-1").lstrip(" \t").rstrip("\r\n"))
-    msg.set_payload("")
-    return msg
+    def _done(self):
+        while self.waiting:
+            connection = self.waiting.popleft()
+            if connection.requests:
+                eventlet.spawn_n(connection.run)
+                return
+        self.active -= 1
 
 
-class _Writer:
-    """An HTTP connection's output, unbuffered: eventlet writes each response
-    head and body with one ``writelines``, which becomes one ``sendall``.
-    Saves the write buffer every waiting request (a pending poll) holds."""
-
-    __slots__ = ("sock", "closed")
-
-    def __init__(self, sock):
-        self.sock, self.closed = sock, False
-
-    def write(self, data):
-        self.sock.sendall(data)
-        return len(data)
-
-    def writelines(self, lines):
-        self.sock.sendall(b"".join(lines))
-
-    def flush(self):
-        pass
-
-    def close(self):
-        self.closed = True
+def serve(listener, app, max_requests=10000):
+    """Serve ``app`` on ``listener`` (from ``eventlet.listen``) until killed."""
+    HttpServer(listener, app, max_requests).serve()
 
 
-class HttpProtocol(eventlet.wsgi.HttpProtocol):
-    """eventlet's HTTP/1.1 protocol, able to give its connection away."""
+class HttpConnection:
+    """One client connection: parsed by the hub, served by short green threads."""
 
-    MessageClass = Headers
-    # Request heads are short; a larger body is read straight through.
-    rbufsize = 1024
+    __slots__ = ("server", "sock", "raw", "addr", "parser", "reader", "current",
+                 "in_head", "head_size", "body_size", "requests", "busy", "eof", "closed",
+                 "detached", "early", "__weakref__")
 
-    def setup(self):
-        if not isinstance(self.request, greenio.GreenSocket):
-            return super().setup()  # TLS
-        conn = self.connection = self.request
+    def __init__(self, server, sock, addr):
+        self.server, self.sock, self.raw, self.addr = server, sock, sock.fd, addr
         try:  # as eventlet does: acknowledge at once, not after a delay
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, True)
+            self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, True)
         except (AttributeError, OSError):
             pass
-        self.rfile = conn.makefile("rb", self.rbufsize)
-        self.wfile = _Writer(conn)
+        self.parser = httptools.HttpRequestParser(self)
+        self.current = None
+        self.in_head = False
+        self.head_size = self.body_size = 0
+        self.requests = []  # parsed, in order; rarely more than one
+        self.busy = self.eof = self.closed = self.detached = False
+        self.early = b""
+        self.reader = None
+        self._listen()
 
-    def handle(self):
-        # eventlet.wsgi.HttpProtocol.handle, parking the connection between
-        # requests instead of waiting in a green thread for the next one.
-        self.close_connection = True
-        while True:
-            self.handle_one_request()
-            if self.conn_state[2] == eventlet.wsgi.STATE_CLOSE:
-                self.close_connection = 1
+    # -- reading (in the hub) ---------------------------------------------
+    def _listen(self):
+        hub = get_hub()
+        self.reader = hub.add(hub.READ, self.raw.fileno(), self._readable,
+                              self._fd_closed, _noop)
+
+    def _unlisten(self):
+        if self.reader is not None:
+            get_hub().remove(self.reader)
+            self.reader = None
+
+    def _fd_closed(self, exc):
+        self.reader = None
+        self._eof()
+
+    def _readable(self, fileno):
+        try:
+            data = self.raw.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._eof()
+            return
+        if self.in_head:  # a head that never ends is refused as it grows
+            self.head_size += len(data)
+            if self.head_size > MAX_HEAD:
+                self._stop(HEAD_TOO_LARGE)
+                self._serve_queue()
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # The request is queued; what follows it is the new protocol's.
+            self.early = data[upgrade.args[0]:]
+            self._unlisten()
+            self.parser = None
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if not isinstance(refused, _Refused):
+                log.error("HTTP parser callback failed", exc_info=refused)
+            self._stop(refused.response if isinstance(refused, _Refused) else BAD_REQUEST)
+        except httptools.HttpParserError:
+            self._stop(BAD_REQUEST)
+        if self.parser is not None and len(self.requests) >= MAX_QUEUED:
+            self._unlisten()  # read on once the queue is served
+        self._serve_queue()
+
+    def _serve_queue(self):
+        if self.requests and not self.busy:
+            self.busy = True
+            self.server._start(self)
+
+    def _stop(self, response):
+        """Answer ``response`` after what is queued, then close."""
+        self._unlisten()
+        self.current = None
+        self.requests.append(_error(response))
+        self.parser = None
+
+    def _eof(self):
+        self._unlisten()
+        self.eof = True
+        if not self.busy:
+            self._close()
+
+    # httptools callbacks
+    def on_message_begin(self):
+        self.current = _Request()
+        self.in_head = True
+        self.head_size = self.body_size = 0
+
+    def on_url(self, url):
+        self.current.url += url
+        self.head_size += len(url)
+        if self.head_size > MAX_HEAD:
+            raise _Refused(HEAD_TOO_LARGE)
+
+    def on_header(self, name, value):
+        request = self.current
+        request.headers.append((name, value))
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > MAX_HEAD:
+            raise _Refused(HEAD_TOO_LARGE)
+        if len(name) == 6 and name.lower() == b"expect":
+            request.expect = value.strip().lower() == b"100-continue"
+        elif len(name) == 14 and name.lower() == b"content-length":
+            request.length = value
+
+    def on_headers_complete(self):
+        request, parser = self.current, self.parser
+        self.in_head = False
+        request.method = parser.get_method()
+        request.version = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive()
+        request.upgrade = parser.should_upgrade()
+        if request.length is not None:
+            try:
+                too_large = int(request.length) > MAX_BODY
+            except ValueError:
+                raise _Refused(BAD_REQUEST) from None
+            if too_large:
+                raise _Refused(BODY_TOO_LARGE)  # before the client sends it
+        if request.expect and request.version == "1.1":
+            try:  # the body is read before the application runs
+                self.raw.send(CONTINUE)
+            except OSError:
+                pass
+
+    def on_body(self, body):
+        self.body_size += len(body)
+        if self.body_size > MAX_BODY:
+            raise _Refused(BODY_TOO_LARGE)  # a chunked body without a length
+        self.current.body.append(body)
+
+    def on_message_complete(self):
+        request, self.current = self.current, None
+        if request is not None:
+            self.requests.append(request)
+
+    # -- serving (in a green thread) ---------------------------------------
+    def run(self):
+        """Serve the queued requests in order."""
+        try:
+            while self.requests and not self.closed:
+                request = self.requests.pop(0)
+                if request.error is not None:
+                    self._send(request.error)
+                    keep = False
+                else:
+                    keep = self._respond(request)
+                if self.detached:
+                    return
+                if not keep:
+                    self._close()
+                    return
+                if self.reader is None and not self.eof and self.parser is not None:
+                    self._listen()  # the queue had filled
+        except _Lost:
+            self._close()
+        except Exception:
+            log.exception("HTTP connection from %s failed", self.addr[0])
+            self._close()
+        finally:
+            self.busy = False
+            self.server._done()
+            if self.eof and not self.closed and not self.detached:
+                self._close()
+
+    def _environ(self, request):
+        env = dict(self.server.base_environ)
+        url = request.url
+        path, _, query = url.partition(b"?")
+        path = path.partition(b"#")[0]
+        env["REQUEST_METHOD"] = request.method.decode("ascii")
+        env["PATH_INFO"] = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        env["QUERY_STRING"] = query.decode("latin-1")
+        env["RAW_URI"] = env["REQUEST_URI"] = url.decode("latin-1")
+        env["SERVER_PROTOCOL"] = "HTTP/" + request.version
+        env["REMOTE_ADDR"], env["REMOTE_PORT"] = self.addr[0], str(self.addr[1])
+        for name, value in request.headers:
+            key = _env_key(name)
+            if key is None:
+                continue
+            value = value.strip(b" \t").decode("latin-1")
+            if key in env:
+                env[key] += "," + value
             else:
-                self.conn_state[2] = eventlet.wsgi.STATE_IDLE
-            if self.close_connection or self._park():
-                break
-
-    def get_environ(self):
-        env = super().get_environ()
-        # Socket.IO keeps a copy of a connect request's environ for the
-        # socket's lifetime: nothing in it may hold this protocol (and its
-        # parsed request) alive. eventlet's own set_idle closes over it.
-        env["eventlet.set_idle"] = functools.partial(_set_idle, self.conn_state)
-        env[DETACH] = weakref.WeakMethod(self._detach)
+                env[key] = value
+        body = b"".join(request.body)
+        if body or "CONTENT_LENGTH" in env:
+            env["CONTENT_LENGTH"] = str(len(body))  # a chunked body, now whole
+        env["wsgi.input"] = io.BytesIO(body)
+        # Only an upgrade request can leave: Socket.IO keeps a connect
+        # request's environ as long as the socket, and a weak reference holds
+        # nothing alive.
+        env[DETACH] = weakref.WeakMethod(self._detach) if request.upgrade else None
         return env
 
-    def _detach(self):
-        """Take the connection out of eventlet.wsgi; returns its socket and
-        what has been read past the request (a client's first frames)."""
-        sock = self.connection
-        sock.settimeout(0.0)
+    def _respond(self, request):
+        """Run the application for one request; whether to keep the connection."""
+        env = self._environ(request)
+        response = _Response(request, self)
+        result = None
         try:
-            early = self.rfile.peek()  # the buffer, or b"" (nothing more yet)
-            self.rfile.read(len(early))
-        except OSError:
-            early = b""
-        finally:
-            sock.settimeout(self.server.socket_timeout)
-        self.connection = self.conn_state[1] = DETACHED
-        self.close_connection = 1
-        return sock, early
-
-    def _park(self):
-        """Hand a keep-alive connection to the hub once it has been idle for
-        PARK_AFTER seconds. A busy client's next request usually comes sooner
-        and is served by this green thread, as usual."""
-        sock = self.connection
-        if not isinstance(sock, greenio.GreenSocket):
+            result = self.server.app(env, response.start_response)
+            if self.detached:
+                return False
+            if response.status is not None and not response.head_sent and \
+                    response.length is None and hasattr(result, "__len__"):
+                response.length = sum(map(len, result))
+            for data in result:
+                if data:
+                    response.write(data)
+            response.finish()
+        except _Lost:
+            raise
+        except Exception:
+            log.exception("Error serving %s %s", env["REQUEST_METHOD"], env["PATH_INFO"])
+            if response.head_sent:
+                return False  # the client sees a cut-off response
+            self._send(SERVER_ERROR)
             return False
-        sock.settimeout(PARK_AFTER)
-        try:
-            self.rfile.peek(1)
-            return False  # the next request (or the end) has come
-        except socket.timeout:
-            pass  # idle; this buffer (now unusable) is empty
-        except OSError:
-            return False  # the next read reports it
         finally:
-            sock.settimeout(self.server.socket_timeout)
-        _Parked(self._detach()[0], self.conn_state, self.server)
-        return True
+            if hasattr(result, "close"):
+                try:
+                    result.close()
+                except Exception:
+                    log.exception("Error closing the response to %s", env["PATH_INFO"])
+        return response.keep_alive and not request.upgrade
 
+    def _send(self, data):
+        try:
+            sent = self.raw.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            raise _Lost() from None
+        if sent < len(data):
+            try:
+                self.sock.sendall(data[sent:])  # waits for the socket, green
+            except OSError:
+                raise _Lost() from None
 
-class _Parked:
-    """An idle keep-alive connection: a hub listener, no green thread."""
+    def _detach(self):
+        """Hand the connection to another protocol; returns its socket and
+        what has been read past the request (a client's first frames)."""
+        self._unlisten()
+        self.detached = True
+        self.parser = None
+        return self.sock, self.early
 
-    __slots__ = ("sock", "conn_state", "server", "listener")
-
-    def __init__(self, sock, conn_state, server):
-        self.sock, self.conn_state, self.server = sock, conn_state, server
-        self.listener = get_hub().add(get_hub().READ, sock.fileno(), self._wake,
-                                      self._closed, _noop)
-
-    def _wake(self, fileno):
-        get_hub().remove(self.listener)
-        self.conn_state[1] = self.sock
-        self.conn_state[2] = eventlet.wsgi.STATE_IDLE
-        eventlet.spawn_n(_serve, self.server, self.conn_state)
-
-    def _closed(self, exc):
-        get_hub().remove(self.listener)
+    def _close(self):
+        if self.closed:
+            return
+        self.closed = True
+        self._unlisten()
+        self.requests.clear()
+        self.parser = None
+        greenio.shutdown_safe(self.sock)
         self.sock.close()
 
 
-def _set_idle(conn_state):
-    conn_state[2] = eventlet.wsgi.STATE_IDLE
+class _Response:
+    """One WSGI response: ``start_response``, ``write`` and the framing."""
 
+    __slots__ = ("request", "conn", "status", "headers", "head_sent", "length",
+                 "length_given", "chunked", "bodyless", "no_length", "keep_alive")
 
-def _serve(server, conn_state):
-    try:
-        server.process_request(conn_state)
-    finally:
-        sock = conn_state[1]
-        if sock is not DETACHED:
-            conn_state[2] = eventlet.wsgi.STATE_CLOSE
-            greenio.shutdown_safe(sock)
-            sock.close()
+    def __init__(self, request, conn):
+        self.request, self.conn = request, conn
+        self.status = self.headers = self.length = None
+        self.head_sent = self.chunked = self.length_given = False
+        self.bodyless = request.method == b"HEAD"
+        self.no_length = False
+        self.keep_alive = request.keep_alive
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        code = int(status[:3])
+        self.status, self.headers, self.length = status, headers, None
+        self.length_given = False
+        self.no_length = code in _BODYLESS or 100 <= code < 200
+        self.bodyless = self.no_length or self.request.method == b"HEAD"
+        for name, value in headers:
+            if len(name) == 14 and name.lower() == "content-length":
+                self.length, self.length_given = int(value), True
+        return self.write
+
+    def _head(self):
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        lines = [b"HTTP/1.1 ", self.status.encode("latin-1"), b"\r\n"]
+        date = False
+        for name, value in self.headers:
+            name, value = str(name), str(value)
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
+                raise ValueError(f"invalid response header {name!r}")
+            lower = name.lower()
+            if lower == "connection" and "close" in value.lower():
+                self.keep_alive = False
+            elif lower == "date":
+                date = True
+            lines += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
+        if not date:
+            lines.append(_date_line())
+        if self.length is not None:
+            if not self.length_given and not self.no_length:
+                lines.append(b"Content-Length: %d\r\n" % self.length)
+        elif self.bodyless:
+            pass
+        elif self.request.version == "1.1":
+            self.chunked = True
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            self.keep_alive = False  # the body ends when the connection does
+        if not self.keep_alive:
+            lines.append(b"Connection: close\r\n")
+        elif self.request.version == "1.0":
+            lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        self.head_sent = True
+        return b"".join(lines)
+
+    def write(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        out = b"" if self.head_sent else self._head()
+        if self.bodyless:
+            data = b""
+        elif self.chunked and data:
+            data = b"%x\r\n%s\r\n" % (len(data), data)
+        if out or data:
+            self.conn._send(out + data if out else data)
+
+    def finish(self):
+        if not self.head_sent:
+            if self.length is None and not self.bodyless:
+                self.length = 0
+            self.write(b"")
+        elif self.chunked:
+            self.conn._send(b"0\r\n\r\n")
 
 
 class WebSocketUpgrade:
     """Engine.IO's ``websocket`` factory: hands the upgraded connection to a
     :class:`WebSocket`. Falls back to Engine.IO's own eventlet WebSocket
-    when the request did not come through :class:`HttpProtocol` (gunicorn)."""
+    when the request did not come through :class:`HttpServer` (gunicorn)."""
 
     def __init__(self, handler, server):
         self.handler, self.server = handler, server
 
     def __call__(self, environ, start_response):
-        detach = environ.get(DETACH)
-        if detach is None:
+        if DETACH not in environ:
             return eio_eventlet.WebSocketWSGI(self.handler, self.server)(
                 environ, start_response)
+        detach = environ[DETACH]
         connection = {p.strip() for p in environ.get("HTTP_CONNECTION", "").lower().split(",")}
         key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
         try:
             valid_key = len(base64.b64decode(key, validate=True)) == 16
         except (binascii.Error, ValueError):
             valid_key = False
-        if ("upgrade" not in connection
+        if (detach is None or "upgrade" not in connection
                 or environ.get("HTTP_UPGRADE", "").lower() != "websocket"
                 or environ.get("HTTP_SEC_WEBSOCKET_VERSION") != "13" or not valid_key):
             start_response("400 Bad Request", [("Content-Type", "text/plain"),
                                                ("Sec-WebSocket-Version", "13")])
             return [b"Bad WebSocket handshake"]
-        sock = environ["eventlet.input"].get_socket()
-        sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                     + generate_accept_token(key.encode("ascii")) + b"\r\n\r\n")
-        if "eventlet.set_idle" in environ:
-            environ["eventlet.set_idle"]()
-        WebSocket(*detach()(), self.handler.__self__)
-        eventlet.wsgi.WSGI_LOCAL.already_handled = True
+        sock, early = detach()()
+        try:
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                         + generate_accept_token(key.encode("ascii")) + b"\r\n\r\n")
+        except OSError:
+            greenio.shutdown_safe(sock)
+            sock.close()
+            return []
+        WebSocket(sock, early, self.handler.__self__)
         return []
 
 
@@ -589,8 +861,7 @@ def _socket_close(self, wait=True, abort=False, reason=None):
 
 def install(socketio):
     """Serve this SocketIO's WebSockets with :class:`WebSocket`; run the
-    server with ``eventlet.wsgi.server(..., protocol=HttpProtocol)``."""
-    http.client.parse_headers = parse_headers  # called by http.server
+    server with :func:`serve`."""
     eio = socketio.server.eio
     eio._async = dict(eio._async, websocket=WebSocketUpgrade)
     EngineIOSocket.send = _socket_send
