@@ -25,6 +25,7 @@ The Engine.IO internals relied on are those of python-engineio 4.
 import base64
 import binascii
 import collections
+import errno
 import io
 import logging
 import socket
@@ -137,6 +138,11 @@ def _error(response):
     return request
 
 
+# accept() errors that pass (out of descriptors or memory, a client gone).
+_ACCEPT_AGAIN = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                           errno.ECONNABORTED, errno.EPROTO, errno.EPERM))
+
+
 class HttpServer:
     """HTTP/1.1 for a WSGI application, each connection driven by the hub.
 
@@ -164,8 +170,10 @@ class HttpServer:
             while True:
                 try:
                     sock, addr = self.listener.accept()
-                except OSError as exc:  # out of descriptors, say: go on
-                    log.warning("accept failed: %s", exc)
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_AGAIN:
+                        raise
+                    log.warning("accept failed: %s", exc)  # out of descriptors, say
                     eventlet.sleep(0.1)
                     continue
                 HttpConnection(self, sock, addr)
@@ -324,7 +332,8 @@ class HttpConnection:
                 raise _Refused(BAD_REQUEST) from None
             if too_large:
                 raise _Refused(BODY_TOO_LARGE)  # before the client sends it
-        if request.expect and request.version == "1.1":
+        if request.expect and request.version == "1.1" and not self.busy \
+                and not self.requests:  # (else a client sends the body after a pause)
             try:  # the body is read before the application runs
                 self.raw.send(CONTINUE)
             except OSError:
