@@ -90,6 +90,19 @@ def start_process(cmd, env, log, url, timeout=30):
     raise RuntimeError(f"{cmd[1:3]} did not start:\n{Path(log.name).read_text()}")
 
 
+def read_until_closed(sock):
+    """Everything ``sock`` receives until the server closes the connection."""
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
 def stop_process(proc, sig=None):
     """Stop ``proc`` with ``sig`` (SIGTERM by default), killing it after 10 s."""
     if proc.poll() is None:

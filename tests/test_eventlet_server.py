@@ -13,7 +13,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import LiveServer
+from conftest import LiveServer, read_until_closed
 
 pytestmark = pytest.mark.server
 
@@ -126,19 +126,6 @@ def raw_handshake(server, session, key=None, extra=b""):
     return sock, head
 
 
-def read_all(sock):
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def test_handshake_without_key_is_a_bad_request(server, session):
     sock, head = raw_handshake(server, session, key=False)
     sock.close()
@@ -150,7 +137,7 @@ def test_unmasked_client_frame_is_a_protocol_error(server, session):
     try:
         assert head.startswith(b"HTTP/1.1 101"), head
         sock.sendall(b"\x81\x08" + b"40/chat,")  # FIN + text, no mask bit
-        rest = head.split(b"\r\n\r\n", 1)[1] + read_all(sock)
+        rest = head.split(b"\r\n\r\n", 1)[1] + read_until_closed(sock)
         close_at = rest.index(b"\x88")  # the close frame after the open packet
         code = struct.unpack("!H", rest[close_at + 2:close_at + 4])[0]
         assert code == 1002
@@ -180,7 +167,7 @@ def test_pipelined_requests_are_all_answered(server):
         req = f"GET /login HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
         last = req.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
         sock.sendall((req * 2 + last).encode())
-        data = read_all(sock)
+        data = read_until_closed(sock)
         assert data.count(b"HTTP/1.1 200") == 3
     finally:
         sock.close()
@@ -196,7 +183,7 @@ def test_long_and_folded_request_heads_are_served(server, session):
         # RFC 9112 lets a server reject a folded line (obsolete) with 400.
         sock.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: a\r\n b\r\n"
                      b"Connection: close\r\n\r\n")
-        assert read_all(sock).startswith(b"HTTP/1.1 400")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 400")
     finally:
         sock.close()
 
@@ -272,7 +259,7 @@ def test_an_idle_connection_waits_for_a_request_that_comes_in_pieces(server, ses
         sock.sendall(body[:10])
         time.sleep(0.2)
         sock.sendall(body[10:])
-        reply = read_all(sock)
+        reply = read_until_closed(sock)
         assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
         assert b'"code"' in reply
     finally:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, free_port, start_process, stop_process
+from conftest import ROOT, free_port, read_until_closed, start_process, stop_process
 
 pytestmark = pytest.mark.server
 
@@ -33,16 +33,15 @@ def connect(port):
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
-def read_until_closed(sock):
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
+def exchange(port, request_bytes):
+    """Send ``request_bytes`` on a new connection; all the server sends back
+    until it closes the connection."""
+    sock = connect(port)
+    try:
+        sock.sendall(request_bytes)
+        return read_until_closed(sock)
+    finally:
+        sock.close()
 
 
 class Responses:
@@ -180,12 +179,7 @@ def test_head_has_the_headers_and_no_body(server):
 
 
 def test_http_1_0_gets_a_body_that_ends_with_the_connection(server):
-    sock = connect(server)
-    try:
-        sock.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
-        data = read_until_closed(sock)
-    finally:
-        sock.close()
+    data = exchange(server, b"GET /stream HTTP/1.0\r\n\r\n")
     head, body = data.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head
     assert b"Connection: close" in head and body == b"part0;part1;part2;"
@@ -207,12 +201,8 @@ def test_http_1_0_keep_alive_is_honoured(server):
 
 
 def test_the_application_can_close_the_connection(server):
-    sock = connect(server)
-    try:
-        sock.sendall(b"GET /close HTTP/1.1\r\nHost: a\r\n\r\nGET /write HTTP/1.1\r\nHost: a\r\n\r\n")
-        data = read_until_closed(sock)
-    finally:
-        sock.close()
+    data = exchange(server, b"GET /close HTTP/1.1\r\nHost: a\r\n\r\n"
+                    b"GET /write HTTP/1.1\r\nHost: a\r\n\r\n")
     assert data.count(b"HTTP/1.1") == 1 and data.endswith(b"ok")
 
 
@@ -221,23 +211,13 @@ def test_the_application_can_close_the_connection(server):
     ("/bad-header", b"HTTP/1.1 500"),  # a header cannot smuggle in another
 ])
 def test_an_application_error_is_a_500_and_the_server_goes_on(server, target, expect):
-    sock = connect(server)
-    try:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
-        data = read_until_closed(sock)
-    finally:
-        sock.close()
+    data = exchange(server, f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
     assert data.startswith(expect) and b"Injected" not in data
     assert get(server, "/write")[::2] == (200, b"hello")
 
 
 def test_an_error_after_the_head_cuts_the_response_off(server):
-    sock = connect(server)
-    try:
-        sock.sendall(b"GET /fail-late HTTP/1.1\r\nHost: a\r\n\r\n")
-        data = read_until_closed(sock)
-    finally:
-        sock.close()
+    data = exchange(server, b"GET /fail-late HTTP/1.1\r\nHost: a\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200") and b"first;" in data
     assert not data.endswith(b"0\r\n\r\n")  # no last chunk: the client sees it was cut
     assert get(server, "/write")[::2] == (200, b"hello")
@@ -256,12 +236,7 @@ def test_an_error_after_the_head_cuts_the_response_off(server):
 ])
 def test_bad_or_oversized_requests_get_a_clear_error_and_the_server_goes_on(
         server, request_bytes, expect):
-    sock = connect(server)
-    try:
-        sock.sendall(request_bytes)
-        data = read_until_closed(sock)
-    finally:
-        sock.close()
+    data = exchange(server, request_bytes)
     assert data.startswith(expect), data[:100]
     assert b"Connection: close" in data
     assert get(server, "/write")[::2] == (200, b"hello")
