@@ -3,8 +3,8 @@
 ``wsgi.py`` uses this when it runs the server itself (:func:`serve`). Stock
 ``eventlet.wsgi`` keeps a green thread, with its stacks and its HTTP request
 state, for every open connection, and pays for a timer and two ``epoll``
-changes each time a keep-alive connection waits for its next request: a
-long-polling client makes three requests per chat message. Here:
+changes each time a keep-alive connection waits for its next request; a
+chat message between long-polling clients costs three requests. Here:
 
 - **HTTP**: every connection is a hub listener that stays registered while
   the connection is open. What arrives is parsed as it comes (``httptools``,
