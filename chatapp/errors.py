@@ -55,3 +55,7 @@ def rate_limited(message="Too many messages; wait a few seconds."):
 
 def unsupported(message="Unsupported."):
     return ChatError("unsupported", message, 415)
+
+
+def blocked(message="You cannot reach this user: one of you blocked the other."):
+    return ChatError("blocked", message, 403)
