@@ -805,3 +805,29 @@ def find_users(state, me, q, limit):
     users = [u for u in users if state.may_message(me, state.user_id(u))][:limit]
     online = online_for(state, me, [state.user_id(u) for u in users])
     return [state.user_dict(u, online=state.user_id(u) in online) for u in users]
+
+
+def forget_user(state, user_id):
+    """A deleted account leaves its groups (ownership passes on), and its
+    direct conversations and blocks go. Its messages are the caller's to delete."""
+    mt, ct, bt = state.tables["member"], state.tables["conversation"], state.tables["block"]
+    with state.engine.connect() as conn:
+        groups = list(conn.execute(
+            sa.select(mt.c.conversation_id).join(ct, ct.c.id == mt.c.conversation_id)
+            .where(mt.c.user_id == user_id, ct.c.kind == GROUP)).scalars())
+    for cid in groups:
+        try:
+            remove_member(state, user_id, cid, user_id)
+        except errors.ChatError:
+            pass  # groups turned off: the rows go below all the same
+    direct = sa.select(ct.c.id).where(ct.c.kind == DIRECT, sa.or_(
+        ct.c.user_low == user_id, ct.c.user_high == user_id))
+    with state.engine.begin() as conn:
+        ids = list(conn.execute(direct).scalars())
+        if ids:
+            conn.execute(mt.delete().where(mt.c.conversation_id.in_(ids)))
+            conn.execute(ct.delete().where(ct.c.id.in_(ids)))
+        conn.execute(mt.delete().where(mt.c.user_id == user_id))
+        conn.execute(bt.delete().where(sa.or_(bt.c.blocker_id == user_id,
+                                              bt.c.blocked_id == user_id)))
+    state.direct_ids.clear()
