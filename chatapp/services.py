@@ -790,11 +790,13 @@ def sync(state, me, since, limit):
 
 def partners(state, me):
     """Ids of everyone who shares a conversation with ``me``."""
-    mt = state.tables["member"]
+    mt, ct = state.tables["member"], state.tables["conversation"]
     m2 = mt.alias("m2")
     q = (sa.select(m2.c.user_id).distinct()
          .join(mt, mt.c.conversation_id == m2.c.conversation_id)
          .where(mt.c.user_id == me))
+    if not state.groups_enabled:
+        q = q.join(ct, ct.c.id == mt.c.conversation_id).where(ct.c.kind == DIRECT)
     with state.engine.connect() as conn:
         return set(conn.execute(q).scalars())
 
