@@ -288,7 +288,11 @@ def send_message(state, sender, data, sid=None):
     if not state.limiter.allow(sender):
         raise errors.rate_limited()
     if cid is None:
-        cid = direct_conversation(state, sender, other, create=True)
+        cid = direct_conversation(state, sender, other)
+        if cid is None:  # the first message: no empty conversation for a refused one
+            if blocked_between(state, sender, other):
+                raise errors.blocked()
+            cid = direct_conversation(state, sender, other, create=True)
     row, created = state.store.insert({
         "conversation_id": cid, "sender_id": sender, "recipient_id": other,
         "content": content, "client_id": client_id, "reply_to_id": reply_to},

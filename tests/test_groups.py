@@ -613,3 +613,16 @@ def test_socket_v2_events_refused(trio, auth, event, payload, code):
     assert ok(emit(sc, "typing", {"conversation": gid}))  # the connection keeps working
     page = a.get(f"{API}/groups/{gid}/messages").json["messages"]
     assert [(m["content"], m["deleted"]) for m in page] == [("bob", False)]
+
+
+def test_a_refused_first_message_makes_no_conversation(auth):
+    a, b = auth.register("alice"), auth.register("bob")
+    sa_ = auth.socket(a)
+    assert b.put(f"{API}/blocks/{uid(a)}").status_code == 204
+    error(emit(sa_, "chat-to", {"to": uid(b), "content": "hi"}), "blocked")
+    assert a.get(f"{API}/conversations?limit=10").json["conversations"] == []
+    assert b.get(f"{API}/sync").json["rev"] == 0
+    state = auth.app.extensions["chat"]
+    with state.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            state.tables["conversation"])).scalar() == 0
