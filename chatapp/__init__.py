@@ -7,13 +7,13 @@ import logging
 from collections import ChainMap
 
 import sqlalchemy as sa
-from flask import jsonify, request
+from flask import request
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from . import config
+from . import config, errors
 
 log = logging.getLogger("chatapp")
 
@@ -147,9 +147,7 @@ def _json_errors_under(prefix, previous=None):
     """HTTP errors under the chat API answer in JSON; others go on as before."""
     def handler(exc):
         if request.path.startswith(prefix):
-            code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
-            return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+            return errors.http_response(exc)
         return previous(exc) if previous else exc
     return handler
 

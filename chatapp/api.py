@@ -3,7 +3,7 @@ import hashlib
 from functools import wraps
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
 from . import errors, services
@@ -17,13 +17,7 @@ def state():
     return current_app.extensions["chat"]
 
 
-def error_response(exc):
-    return jsonify(exc.to_dict()), exc.status
-
-
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
+bp.register_error_handler(ChatError, errors.response)
 
 
 def json_body():
@@ -133,10 +127,10 @@ def avatar(user_id):
     try:
         uid = st.user_id_from_path(user_id)
     except ChatError:
-        return error_response(errors.not_found())
+        return errors.response(errors.not_found())
     user = st.load_users([uid]).get(uid)
     if user is None:
-        return error_response(errors.not_found("No such user."))
+        return errors.response(errors.not_found("No such user."))
     name = st.display_name(user) or "?"
     hue = int(hashlib.sha1(str(uid).encode()).hexdigest()[:6], 16) % 360
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">'

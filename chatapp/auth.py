@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from . import errors, realtime
 from .accounts import User
-from .api import check_same_origin, error_response, json_body
+from .api import check_same_origin, json_body
 from .errors import ChatError
 from .models import db, storable
 
@@ -20,9 +20,7 @@ log = logging.getLogger("chatapp")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
+bp.register_error_handler(ChatError, errors.response)
 
 
 @bp.before_request

@@ -50,8 +50,7 @@ class ChatNamespace(Namespace):
             return {"ok": False, **exc.to_dict()}
         except Exception:  # never drop the connection over one bad event
             log.exception("user %s: %s failed", user_id, event)
-            return {"ok": False, "error": {"code": "internal",
-                                           "message": "Something went wrong; try again."}}
+            return {"ok": False, **errors.internal().to_dict()}
 
     def on_connect(self, auth=None):
         state = self.state
