@@ -54,13 +54,3 @@ CHAT_GROUP_COMMIT_MAX = 256
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
-
-#: Settings of the standalone app (``create_app``) only.
-STANDALONE_DEFAULTS = {
-    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "REMEMBER_COOKIE_HTTPONLY": True,
-    "WTF_CSRF_TIME_LIMIT": None,
-}
