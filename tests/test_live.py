@@ -8,7 +8,7 @@ import threading
 import pytest
 import socketio
 
-from conftest import LiveServer
+from helpers import LiveServer
 
 pytestmark = pytest.mark.server
 NS = "/chat"
@@ -256,8 +256,10 @@ def test_refused_without_login(server, transport):
 def test_cross_origin_refused(server, strict_server, transport):
     for s in (server, strict_server):
         alice = new_user(s)
-        refused(s, transports=[transport],
-                headers={"Cookie": cookie(alice), "Origin": "http://evil.example"})
+        error, seen = refused(s, transports=[transport],
+                              headers={"Cookie": cookie(alice), "Origin": "http://evil.example"})
+        assert seen == [{"message": "forbidden"}]  # the origin, not the login
+        assert "/chat" in str(error)
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
@@ -268,8 +270,9 @@ def test_allowed_origin_and_same_origin_accepted(server, strict_server, tabs, tr
     other = new_user(server)
     same = tabs(server, other, [transport], headers={"Origin": server.url})
     assert same.sio.connected
-    refused(server, transports=[transport],
-            headers={"Cookie": cookie(other), "Origin": "http://allowed.example"})
+    _, seen = refused(server, transports=[transport],
+                      headers={"Cookie": cookie(other), "Origin": "http://allowed.example"})
+    assert seen == [{"message": "forbidden"}]
 
 
 def test_junk_events_and_bad_input_keep_connection(server, tabs):
