@@ -83,6 +83,8 @@ class Chat:
         state.presence = self._make_presence(app)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
+        from . import assets
+        assets.init_app(app, bp.static_folder)
         _exempt_from_host_csrf(app, bp)
         ops.init_app(app, state)
         previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
