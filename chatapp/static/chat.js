@@ -703,7 +703,6 @@
     var isNew = !c.byId[m.id] && !(c.last && c.last.id >= m.id);
     if (c.loaded) {
       addMessages(c, [m], c.synced && !c.syncing);
-      saveConv(c);
     } else if (!c.last || m.id > c.last.id) {
       c.last = m;
     }
@@ -719,9 +718,10 @@
       if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
     }
     if (!c.other.username) { loadList(); }
-    refresh(c);
-    saveList();
+    refresh(c);  // on screen first; then the list and the cache
     renderList();
+    saveConv(c);
+    saveList();
   }
 
   function onRead(e) {
@@ -842,9 +842,9 @@
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
     c.pending.push(p);
     c.notice = '';
-    saveOutbox();
-    flushOutbox();
+    flushOutbox();  // on the wire first; then the screen and the cache
     refresh(c, true);
+    saveOutbox();
     return true;
   }
 
@@ -855,7 +855,7 @@
     flushing = true;
     p.status = 'pending';
     p.error = null;
-    refresh(c);
+    window.setTimeout(function () { refresh(c); }, 0);
     emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
