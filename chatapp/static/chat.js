@@ -718,10 +718,26 @@
       if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
     }
     if (!c.other.username) { loadList(); }
-    refresh(c);  // on screen first; then the list and the cache
+    refresh(c);  // on screen first; the cache is written in a task of its own
     renderList();
-    saveConv(c);
-    saveList();
+    saveSoon(c);
+  }
+
+  var saveTimer = null;
+  var toSave = {};
+
+  function saveSoon(c) {
+    toSave[c.key] = c;
+    if (saveTimer) { return; }
+    saveTimer = window.setTimeout(function () {
+      saveTimer = null;
+      var list = toSave;
+      toSave = {};
+      for (var k in list) {
+        if (Object.prototype.hasOwnProperty.call(list, k)) { saveConv(list[k]); }
+      }
+      saveList();
+    }, 0);
   }
 
   function onRead(e) {
@@ -1203,6 +1219,7 @@
     for (var i = 0; keep && i < kids.length; i++) {
       keep = kids[i].getAttribute('data-key') === msgKey(list[i]);
     }
+    var shown = keep ? kids.length : 0;
     if (!keep) {
       clear(ul);
       ul.setAttribute('data-conv', c.key);
@@ -1218,7 +1235,13 @@
     for (i = kids.length; i < list.length; i++) { ul.appendChild(buildBubble(list[i])); }
     var seenId = lastSeenOfMine(c);
     var lastMine = lastOfMine(c);
-    for (i = 0; i < list.length; i++) {
+    // Only the tail can change when nothing else did: the last bubble shown
+    // (its group may end), the new ones, and the pending ones.
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id].join('|');
+    var from = 0;
+    if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
+    ul.chatSig = sig;
+    for (i = from; i < list.length; i++) {
       updateBubble(kids[i], list[i], list[i - 1], list[i + 1], seenId, lastMine, c.newFrom);
     }
     show(ui.older, c.hasMore && c.msgs.length > 0);
@@ -1352,6 +1375,7 @@
     else if (mine && m.id === seenId) { state = 'Seen'; }
     else if (mine && m.id === lastMine) { state = m.delivered ? 'Delivered' : 'Sent'; }
     show(parts.stamp, !!groupEnd || !!state);
+    show(parts.meta, !!groupEnd || !!state);
     var stateNode = parts.state;
     var sig = state + (m.error ? m.error.message : '');
     if (stateNode.getAttribute('data-sig') === sig) { return; }
