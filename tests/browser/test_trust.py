@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import NO_WEBSOCKET
+from helpers import NO_WEBSOCKET
 from .test_chat import send_many
 
 pytestmark = pytest.mark.browser
