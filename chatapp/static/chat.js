@@ -658,6 +658,81 @@
     socket.on('read', onRead);
     socket.on('presence', onPresence);
     socket.on('typing', onTyping);
+    socket.on('message-edited', onChanged);
+    socket.on('message-deleted', function (e) {
+      if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+    });
+  }
+
+  // -- edits and deletes (contract v2.0) -------------------------------------------
+
+  var changes = 0;  // bumped by every edit or delete: the screen redraws every bubble
+
+  function onChanged(m) {
+    if (!m || typeof m.id !== 'number') { return; }
+    for (var k in convs) {
+      if (!Object.prototype.hasOwnProperty.call(convs, k)) { continue; }
+      var c = convs[k];
+      var old = c.byId[m.id] || (c.last && c.last.id === m.id ? c.last : null);
+      if (!old) { continue; }
+      old.deleted = !!m.deleted;
+      old.content = m.deleted ? '' : m.content;
+      if (m.edited_at) { old.edited_at = m.edited_at; }
+      if (m.rev) { old.rev = m.rev; }
+      if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
+      changes += 1;
+      refresh(c);
+      renderList();
+      saveSoon(c);
+      return;
+    }
+  }
+
+  var editing = null;  // {id, c}: the own message the composer is changing
+
+  function startEditing(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (me && sameId(m.from, me.id) && !m.deleted) {
+        editing = {id: m.id, c: c};
+        ui.input.value = m.content;
+        toggle(ui.form, 'is-editing', true);
+        c.notice = 'Editing your message: Enter saves, Escape cancels.';
+        refresh(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function stopEditing() {
+    if (!editing) { return; }
+    var c = editing.c;
+    editing = null;
+    toggle(ui.form, 'is-editing', false);
+    ui.input.value = '';
+    c.notice = '';
+    refresh(c);
+  }
+
+  function saveEdit() {
+    var e = editing;
+    var text = String(ui.input.value).trim();
+    if (!text) { return; }
+    emit('edit', {id: e.id, content: text}, function (err, ack) {
+      if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
+        e.c.notice = 'Not saved: ' + ((ack && ack.error && ack.error.message) || 'try again');
+        refresh(e.c);
+      }
+    });
+    stopEditing();
+  }
+
+  function deleteMessage(id) {
+    if (!window.confirm('Delete this message for everyone?')) { return; }
+    emit('delete', {id: id}, function (err, ack) {
+      if (ack && ack.ok) { onChanged({id: id, deleted: true, content: ''}); }
+    });
   }
 
   function unsync() {
@@ -1160,6 +1235,7 @@
   }
 
   function updateItem(c) {
+    if (c.last && c.last.conversation) { c.node.setAttribute('data-conversation-id', c.last.conversation); }
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
@@ -1237,7 +1313,7 @@
     var lastMine = lastOfMine(c);
     // Only the tail can change when nothing else did: the last bubble shown
     // (its group may end), the new ones, and the pending ones.
-    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id].join('|');
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes].join('|');
     var from = 0;
     if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
     ul.chatSig = sig;
@@ -1336,14 +1412,43 @@
     li.appendChild(day);
     li.appendChild(divider);
     var bubble = el('div', 'chat-bubble');
-    bubble.appendChild(appendLinked(el('div', 'chat-text'), String(m.content)));
+    var text = el('div', 'chat-text');
+    bubble.appendChild(text);
     var meta = el('div', 'chat-meta');
     meta.appendChild(attrs(timeNode('chat-stamp', false), {'data-clock': '1'}));
-    meta.appendChild(el('span', 'chat-state'));
+    var state = el('span', 'chat-state');
+    meta.appendChild(state);
     bubble.appendChild(meta);
+    var del = null;
+    if (mine) {
+      del = button('chat-delete', 'Delete this message', null, 'Delete');
+      show(del, false);
+      bubble.appendChild(del);
+    }
     li.appendChild(bubble);
-    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: meta.lastChild};
+    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
+                    text: text, del: del};
+    renderText(li, m);
     return li;
+  }
+
+  // The text of a bubble, or its tombstone; "edited" after a changed one.
+  function renderText(li, m) {
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content;
+    if (li.chatTextSig === sig) { return; }
+    li.chatTextSig = sig;
+    var text = li.chatParts.text;
+    clear(text);
+    toggle(li, 'is-deleted', !!m.deleted);
+    if (m.deleted) {
+      text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
+      return;
+    }
+    appendLinked(text, String(m.content));
+    if (m.edited_at) {
+      text.appendChild(document.createTextNode(' '));
+      text.appendChild(el('span', 'chat-edited', '(edited)'));
+    }
   }
 
   function closeInTime(a, b) {
@@ -1357,7 +1462,15 @@
     var isNewFrom = newFrom !== null && m.id === newFrom;
     var grouped = closeInTime(prev, m) && !isNewFrom;
     var groupEnd = !closeInTime(m, next) || (next && newFrom !== null && next.id === newFrom);
-    if (m.id) { li.setAttribute('data-id', m.id); }
+    if (m.id) {
+      li.setAttribute('data-id', m.id);
+      li.setAttribute('data-message-id', m.id);
+    }
+    renderText(li, m);
+    if (parts.del) {
+      parts.del.setAttribute('data-delete', m.id || '');
+      show(parts.del, !!m.id && !m.deleted && !m.status);
+    }
     var newDay = !prev || !sameDay(new Date(Date.parse(prev.sent_at)), new Date(Date.parse(m.sent_at)));
     setText(parts.day, newDay ? dayLabel(m.sent_at) : '');
     show(parts.day, newDay);
@@ -1620,7 +1733,9 @@
     });
     on(ui.form, 'submit', function (e) {
       e.preventDefault();
-      if (current && tooLong(ui.input.value)) {
+      if (editing) {
+        saveEdit();
+      } else if (current && tooLong(ui.input.value)) {
         current.notice = 'Messages are at most ' + MAX_LENGTH + ' characters: shorten it to send.';
         refresh(current);
       } else if (current && send(current, ui.input.value)) {
@@ -1635,6 +1750,12 @@
       if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         ui.send.click();
+      } else if ((e.key === 'ArrowUp' || e.keyCode === 38) && !ui.input.value && current &&
+                 !editing && startEditing(current)) {
+        e.preventDefault();  // up-arrow in an empty box edits your last message
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && editing) {
+        e.preventDefault();
+        stopEditing();
       }
     });
     on(ui.input, 'input', function () {
@@ -1665,6 +1786,8 @@
       if (b) { retry(b.getAttribute('data-retry')); }
       var edit = closest(e.target, '[data-edit]');
       if (edit) { editRefused(edit.getAttribute('data-edit')); }
+      var del = closest(e.target, '[data-delete]');
+      if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
     if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
