@@ -748,6 +748,36 @@
     if (current) { sync(current); }
     loadList();
     restartOutbox();
+    catchUpChanges();
+  }
+
+  // Edits and deletes missed while away, through the server-wide change number
+  // (`rev`, kept in the cache): new messages come with each conversation's own
+  // catch-up above; what changed in messages already shown is applied here.
+  var syncingRevs = false;
+
+  function catchUpChanges() {
+    if (syncingRevs) { return; }
+    var since = cache.get('rev');
+    syncingRevs = true;
+    if (typeof since !== 'number') {
+      api('/sync', function (err, data) {  // a first start: only where to begin
+        syncingRevs = false;
+        if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
+      });
+      return;
+    }
+    (function page(from) {
+      api('/sync?since=' + from + '&limit=500', function (err, data) {
+        if (err || !data || typeof data.rev !== 'number') { syncingRevs = false; return; }
+        var list = data.messages || [];
+        for (var i = 0; i < list.length; i++) {
+          if (list[i] && (list[i].deleted || list[i].edited_at)) { onChanged(list[i]); }
+        }
+        cache.set('rev', data.rev);
+        if (data.has_more && data.rev > from) { page(data.rev); } else { syncingRevs = false; }
+      });
+    }(since));
   }
 
   function checkSession() {

@@ -73,3 +73,47 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     live = bob.page.locator(f'.chat-content li[data-message-id="{first}"]')
     expect(live.locator(".chat-text")).to_contain_text("first words, revised")
     expect(live.locator(".chat-edited")).to_have_count(1)
+
+
+def test_edits_and_deletes_missed_offline_are_caught_up_once(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    for text in ("one", "two", "three"):
+        alice.send(text)
+    bob.open_with(alice)
+    expect(bob.bubbles()).to_have_count(3)
+    ids = [alice.bubble(t, "self").get_attribute("data-message-id") for t in ("one", "two")]
+    expect(bob.page.locator(".chat-status")).to_have_attribute("data-state", "connected")
+    bob.page.wait_for_function("() => typeof JSON.parse(sessionStorage.getItem("
+                               "Object.keys(sessionStorage).filter(k => k.endsWith(':rev'))[0]"
+                               " || 'null')) === 'number'")
+
+    # Bob's network goes away; Alice edits one message, deletes another, writes a new one.
+    bob.context.set_offline(True)
+    expect(bob.page.locator(".chat-status")).not_to_have_attribute("data-state", "connected")
+    box = alice.page.locator("#chat-input")
+    alice.page.once("dialog", lambda d: d.accept())
+    one = alice.page.locator(f'.chat-content li[data-message-id="{ids[0]}"]')
+    one.hover()
+    one.locator(".chat-delete").click()
+    expect(one.locator(".chat-deleted")).to_have_count(1)
+    box.click()
+    box.press("ArrowUp")  # the last own message not deleted: "three"
+    expect(box).to_have_value("three")
+    box.press("Escape")
+    r = alice.session.patch(f"{alice.server.url}/chat/api/messages/{ids[1]}",
+                            json={"content": "two, corrected"}, timeout=5)
+    assert r.status_code == 200, r.text
+    alice.send("four")
+
+    # Back online: everything arrives, once.
+    bob.context.set_offline(False)
+    bob.wait_connected()
+    expect(bob.bubble("four", "other")).to_have_count(1)
+    expect(bob.page.locator(f'.chat-content li[data-message-id="{ids[0]}"] .chat-deleted')) \
+        .to_have_count(1)
+    two = bob.page.locator(f'.chat-content li[data-message-id="{ids[1]}"]')
+    expect(two.locator(".chat-text")).to_contain_text("two, corrected")
+    expect(two.locator(".chat-edited")).to_have_count(1)
+    expect(bob.bubbles()).to_have_count(4)
