@@ -117,3 +117,62 @@ def test_edits_and_deletes_missed_offline_are_caught_up_once(open_chat):
     expect(two.locator(".chat-text")).to_contain_text("two, corrected")
     expect(two.locator(".chat-edited")).to_have_count(1)
     expect(bob.bubbles()).to_have_count(4)
+
+
+def test_reply_quotes_and_scrolls_to_the_original(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("the question")
+    for n in range(25):
+        alice.send(f"filler {n}")
+    bob.open_with(alice)
+    expect(bob.bubbles()).to_have_count(26)
+    original = bob.bubble("the question", "other")
+    original_id = original.get_attribute("data-message-id")
+
+    # Bob replies to the first message: a preview above the box, then a quote.
+    original.hover()
+    original.locator(".chat-reply-button").click()
+    expect(bob.page.locator(".chat-reply-draft")).to_contain_text("the question")
+    bob.send("the answer")
+    expect(bob.page.locator(".chat-reply-draft")).to_be_hidden()
+    expect(bob.page.locator(".chat-content li.chat-failed")).to_have_count(0)
+    for page in (bob, alice):
+        answer = page.page.locator(".chat-content li").filter(has_text="the answer")
+        expect(answer.locator(".chat-reply")).to_contain_text("the question")
+        expect(answer.locator(".chat-reply")).to_have_attribute("data-quote", original_id)
+    # The quote scrolls to the original.
+    first = alice.page.locator(f'.chat-content li[data-message-id="{original_id}"]')
+    alice.page.locator(".chat-content li").filter(has_text="the answer") \
+        .locator(".chat-reply").click()
+    expect(first).to_be_in_viewport()
+
+    # Escape drops a reply in progress; a deleted original turns the quote into a tombstone.
+    last = bob.bubble("filler 24", "other")
+    last.hover()
+    last.locator(".chat-reply-button").click()
+    expect(bob.page.locator(".chat-reply-draft")).to_be_visible()
+    bob.page.locator("#chat-input").press("Escape")
+    expect(bob.page.locator(".chat-reply-draft")).to_be_hidden()
+    alice.page.once("dialog", lambda d: d.accept())
+    first.hover()
+    first.locator(".chat-delete").click()
+    bob.page.reload()
+    bob.wait_connected()
+    bob.open_with(alice)
+    quote = bob.page.locator(".chat-content li").filter(has_text="the answer").locator(".chat-reply")
+    expect(quote).to_contain_text("Message deleted")
+
+
+def test_open_conversation_by_id(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("hello")
+    cid = alice.page.evaluate(
+        "String(ChatWidget.conversation(%s).last.conversation)" % bob.user["id"])
+    expect(bob.item(alice)).to_have_attribute("data-conversation-id", cid)
+    bob.page.evaluate("ChatWidget.openConversation(%s)" % cid)
+    expect(bob.page.locator(".chat-header")).to_contain_text("alice")
+    expect(bob.bubble("hello", "other")).to_have_count(1)
