@@ -762,6 +762,34 @@
     window.setTimeout(function () { toggle(li, 'is-highlighted', false); }, 1500);
   }
 
+  // -- blocks: whom this user blocked (the server enforces it both ways) --------------
+
+  var blocked = {};
+
+  function loadBlocks() {
+    api('/blocks', function (err, data) {
+      if (err || !data || !data.users) { return; }
+      blocked = {};
+      for (var i = 0; i < data.users.length; i++) { blocked[key(data.users[i].id)] = true; }
+      if (current) { renderHeader(current); }
+    });
+  }
+
+  function toggleBlock() {
+    var c = current;
+    if (!c) { return; }
+    var was = !!blocked[c.key];
+    if (!was && !window.confirm('Block ' + nameOf(c.other) +
+        '? Neither of you can write to the other until you unblock.')) { return; }
+    request(was ? 'DELETE' : 'PUT', PREFIX + '/api/blocks/' + encodeURIComponent(c.other.id), undefined,
+      function (err) {
+        if (err) { return; }
+        if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
+        c.notice = was ? '' : 'You blocked ' + nameOf(c.other) + '. Unblock to write again.';
+        refresh(c);
+      });
+  }
+
   function deleteMessage(id) {
     if (!window.confirm('Delete this message for everyone?')) { return; }
     emit('delete', {id: id}, function (err, ack) {
@@ -783,6 +811,7 @@
     loadList();
     restartOutbox();
     catchUpChanges();
+    loadBlocks();
   }
 
   // Edits and deletes missed while away, through the server-wide change number
@@ -1192,6 +1221,8 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
+    ui.block = attrs(el('button', 'chat-block', 'Block'), {type: 'button', 'aria-pressed': 'false'});
+    header.appendChild(ui.block);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
       ui.closeConv = button('chat-icon-button chat-close chat-close-conv', 'Close chat', 'close');
@@ -1352,6 +1383,9 @@
 
   // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
+    var isBlocked = !!blocked[c.key];
+    setText(ui.block, isBlocked ? 'Unblock' : 'Block');
+    ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
     setText(ui.otherState, connected ? (c.other.online ? 'online' : 'offline') : 'waiting for network…');
@@ -1908,6 +1942,7 @@
       if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
+    on(ui.block, 'click', toggleBlock);
     on(ui.replyCancel, 'click', function () { stopReplying(); ui.input.focus(); });
     if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {

@@ -176,3 +176,39 @@ def test_open_conversation_by_id(open_chat):
     bob.page.evaluate("ChatWidget.openConversation(%s)" % cid)
     expect(bob.page.locator(".chat-header")).to_contain_text("alice")
     expect(bob.bubble("hello", "other")).to_have_count(1)
+
+
+def test_block_and_unblock_from_the_conversation(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("hi")
+    bob.open_with(alice)
+    expect(bob.bubble("hi", "other")).to_have_count(1)
+    expect(bob.page.locator(".chat-header-state")).to_have_text("online")
+
+    block = alice.page.locator(".chat-block")
+    expect(block).to_have_text("Block")
+    alice.page.once("dialog", lambda d: d.accept())
+    block.click()
+    expect(block).to_have_text("Unblock")
+    expect(block).to_have_attribute("aria-pressed", "true")
+    # The blocked user sees the blocker offline, and neither can write.
+    expect(bob.page.locator(".chat-header-state")).to_have_text("offline")
+    bob.send("are you there?")
+    expect(bob.page.locator(".chat-content li.chat-failed .chat-error")).to_contain_text("blocked")
+    alice.send("not this either")
+    expect(alice.page.locator(".chat-content li.chat-failed")).to_have_count(1)
+    assert alice.session.get(f"{alice.server.url}/chat/api/blocks", timeout=5).json()[
+        "users"][0]["id"] == bob.user["id"]
+
+    # After a reload the button still knows; unblocking lets messages through again.
+    alice.page.reload()
+    alice.wait_connected()
+    alice.open_with(bob)
+    expect(block).to_have_text("Unblock")
+    block.click()
+    expect(block).to_have_text("Block")
+    expect(bob.page.locator(".chat-header-state")).to_have_text("online")
+    alice.send("friends again")
+    expect(bob.bubble("friends again", "other")).to_have_count(1)
