@@ -1,0 +1,71 @@
+/* chatapp widget catalog: English. One object per language, registered with
+ * ChatI18n (chat-i18n.js). A value is a string, or for a count an object of
+ * plural forms chosen by `plural`. {name} is filled from the call's values. */
+(window.ChatI18nCatalogs = window.ChatI18nCatalogs || {}).en = {
+  lang: 'en',
+  // English has two forms: one (1) and other (0, 2, 3...).
+  plural: function (n) { return n === 1 ? 'one' : 'other'; },
+  months: ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'],
+  weekdays: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'],
+  messages: {
+    // relative times and dates
+    just_now: 'just now',
+    minutes_ago: {one: '{count} min ago', other: '{count} min ago'},
+    today: 'Today',
+    yesterday: 'Yesterday',
+    day_time: '{day} {time}',
+    clock: '{HH}:{mm}',
+    date_this_year: '{d} {MMM}',
+    date_other_year: '{d} {MMM} {yyyy}',
+    // the frame
+    chat: 'Chat',
+    open_chat: 'Open chat',
+    close_chat: 'Close chat',
+    log_out: 'Log out',
+    signed_out: 'You are signed out.',
+    search_people: 'Search people',
+    search_people_label: 'Search people to chat with',
+    people: 'People',
+    no_one_found: 'No one found',
+    conversations: 'Conversations',
+    no_conversations: 'No conversations yet. Search for someone to start one.',
+    pick_conversation: 'Pick a conversation or search for someone.',
+    loading: 'Loading\u2026',
+    // connection
+    status_connecting: 'Connecting\u2026',
+    status_connected: 'Connected',
+    status_reconnecting: 'Reconnecting\u2026',
+    status_offline: 'Offline',
+    // a conversation
+    conversation: 'Conversation',
+    back: 'Back to conversations',
+    messages_label: 'Messages',
+    load_older: 'Load older messages',
+    no_messages: 'No messages yet. Say hello!',
+    write_message: 'Write a message\u2026',
+    message_label: 'Message',
+    send: 'Send',
+    online: 'online',
+    offline: 'offline',
+    row_online: '{name}, online',
+    typing: 'typing\u2026',
+    is_typing: '{name} is typing\u2026',
+    you_prefix: 'You: {text}',
+    no_such_user: 'There is no such user.',
+    is_offline_will_see: '{name} is offline \u2014 they will see it when they come back.',
+    sending: 'Sending\u2026',
+    sent: 'Sent',
+    delivered: 'Delivered',
+    seen: 'Seen',
+    not_sent: 'Not sent: {reason}',
+    error: 'error',
+    retry: 'Retry',
+    no_answer: 'No answer from the server.',
+    unreachable: 'The server could not be reached.',
+    new_messages: {one: '{count} new message', other: '{count} new messages'},
+    unread: {one: '{count} unread message', other: '{count} unread messages'},
+    chars_left: {one: '{count} character left', other: '{count} characters left'},
+    members: {one: '{count} member', other: '{count} members'},
+    language: 'Language'
+  }
+};
