@@ -3,6 +3,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import names
 from .models import db, utcnow
 
 
@@ -11,7 +12,8 @@ class User(UserMixin, db.Model):
 
     id = db.Column(db.Integer, primary_key=True)
     username = db.Column(db.String(32), nullable=False)
-    # Names are unique regardless of case; the index enforces it on every DB.
+    # Names are unique regardless of case (Unicode case folding, see
+    # chatapp.names.key); the index enforces it on every DB.
     username_key = db.Column(db.String(32), nullable=False, unique=True)
     password_hash = db.Column(db.String(255), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
@@ -25,5 +27,5 @@ class User(UserMixin, db.Model):
     @classmethod
     def by_name(cls, name):
         return db.session.execute(
-            sa.select(cls).where(cls.username_key == name.lower())
+            sa.select(cls).where(cls.username_key == names.key(names.normalize(name)))
         ).scalar_one_or_none()

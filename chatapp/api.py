@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 
-from . import errors, services
+from . import errors, i18n, services
 from .errors import ChatError
 
 bp = Blueprint("chat", __name__, static_folder="static", template_folder="templates",
@@ -73,7 +73,7 @@ def int_arg(name, default=None, low=None, high=None):
 @login_required_json
 def me(uid):
     """The logged-in user."""
-    return {"user": state().user_dict(current_user)}
+    return {"user": state().user_dict(current_user), "locale": i18n.get_locale()}
 
 
 @bp.get("/api/users")

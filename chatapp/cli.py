@@ -27,7 +27,7 @@ def create_user(name, password):
     try:
         user = register_user(name, password)
     except ChatError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(str(exc.message)) from None
     click.echo(f"Created user {user.username} (id {user.id}).")
 
 

@@ -14,7 +14,8 @@ class ChatError(Exception):
             self.status = status
 
     def to_dict(self):
-        return {"error": {"code": self.code, "message": self.message}}
+        # str(): a lazy message is translated here, in the request's language.
+        return {"error": {"code": self.code, "message": str(self.message)}}
 
 
 def invalid(message):

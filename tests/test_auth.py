@@ -24,7 +24,7 @@ def test_register_logs_in(client):
     assert user["username"] == "alice"
     assert isinstance(user["id"], int)
     assert user["avatar"] == f"/chat/avatar/{user['id']}.svg"
-    assert client.get("/chat/api/me").json == {"user": user}
+    assert client.get("/chat/api/me").json == {"user": user, "locale": "en"}
 
 
 def test_register_name_taken_regardless_of_case(client, app):
@@ -39,7 +39,6 @@ def test_register_name_taken_regardless_of_case(client, app):
     ("", PASSWORD),
     ("x" * 33, PASSWORD),
     ("bad name", PASSWORD),
-    ("ünï", PASSWORD),
     ("<b>", PASSWORD),
     (None, PASSWORD),
     (42, PASSWORD),
