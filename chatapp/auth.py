@@ -120,9 +120,14 @@ def api_delete_account():
     return "", 204
 
 
+REQUIRED = _l("Fill in this field.")
+
+
 class LoginForm(FlaskForm):
-    username = StringField("Name", validators=[DataRequired(), Length(max=128)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField(_l("Name"), validators=[
+        DataRequired(REQUIRED), Length(max=128, message=_l("That name is too long."))])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(REQUIRED), Length(max=256, message=_l("Passwords are 8 to 256 characters."))])
 
 
 def valid_name(form, field):
@@ -131,9 +136,11 @@ def valid_name(form, field):
 
 
 class RegisterForm(FlaskForm):
-    username = StringField("Name", validators=[DataRequired(), valid_name],
+    username = StringField(_l("Name"), validators=[DataRequired(REQUIRED), valid_name],
                            description=NAME_RULE)
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(REQUIRED),
+        Length(min=8, max=256, message=_l("Passwords are 8 to 256 characters."))])
 
 
 def _form_page(form, act, template):

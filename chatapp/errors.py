@@ -1,4 +1,9 @@
-"""The one error type of the chat contract and its JSON body."""
+"""The one error type of the chat contract and its JSON body.
+
+Messages are lazy (``chatapp.i18n._l``): they are written in the language of
+the request (or socket) when the body is built; codes never change.
+"""
+from .i18n import _l
 
 
 class ChatError(Exception):
@@ -22,37 +27,37 @@ def invalid(message):
     return ChatError("invalid", message, 400)
 
 
-def taken(message="That name is taken."):
+def taken(message=_l("That name is taken.")):
     return ChatError("taken", message, 409)
 
 
-def unauthorized(message="Log in first."):
+def unauthorized(message=_l("Log in first.")):
     return ChatError("unauthorized", message, 401)
 
 
-def forbidden(message="You may not do that."):
+def forbidden(message=_l("You may not do that.")):
     return ChatError("forbidden", message, 403)
 
 
-def not_found(message="Not found."):
+def not_found(message=_l("Not found.")):
     return ChatError("not_found", message, 404)
 
 
-def unknown_user(message="No such user."):
+def unknown_user(message=_l("No such user.")):
     return ChatError("unknown_user", message, 404)
 
 
-def empty(message="The message is empty."):
+def empty(message=_l("The message is empty.")):
     return ChatError("empty", message, 400)
 
 
 def too_long(limit):
-    return ChatError("too_long", f"Messages are at most {limit} characters.", 400)
+    return ChatError("too_long", _l("Messages are at most %(limit)s characters.", limit=limit), 400)
 
 
-def rate_limited(message="Too many messages; wait a few seconds."):
+def rate_limited(message=_l("Too many messages; wait a few seconds.")):
     return ChatError("rate_limited", message, 429)
 
 
-def unsupported(message="Unsupported."):
+def unsupported(message=_l("Unsupported.")):
     return ChatError("unsupported", message, 415)

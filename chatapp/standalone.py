@@ -2,11 +2,14 @@
 import os
 import secrets
 
-from flask import Flask, redirect, render_template, url_for
+from urllib.parse import urlsplit
+
+from flask import Flask, redirect, render_template, request, url_for
+from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
-from . import config
+from . import config, i18n
 from .accounts import User
 from .models import db
 
@@ -56,6 +59,27 @@ def build(test_config=None):
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
     Chat().init_app(app, user_model=User, db=db)
+    # The site's own pages speak chat's catalog in the language chat picks.
+    Babel(app, locale_selector=i18n.babel_selector, default_domain=i18n.DOMAIN,
+          default_translation_directories=i18n.TRANSLATIONS)
+
+    @app.context_processor
+    def languages():
+        return {"chat_languages": [(t, i18n.language_name(t)) for t in i18n.offered(app)]}
+
+    @app.post("/language")
+    def set_language():
+        """The language switcher: remember the choice in the ``chat_lang`` cookie."""
+        tag = i18n.match(request.form.get("lang"), i18n.offered(app))
+        target = request.form.get("next") or url_for("index")
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+            target = url_for("index")  # only back to this site
+        response = redirect(target)
+        if tag:
+            response.set_cookie(i18n.COOKIE, tag, max_age=365 * 24 * 3600, samesite="Lax",
+                                httponly=False, secure=request.is_secure)
+        return response
 
     from . import auth
     app.register_blueprint(auth.bp)
