@@ -29,3 +29,17 @@ class User(UserMixin, db.Model):
         return db.session.execute(
             sa.select(cls).where(cls.username_key == names.key(names.normalize(name)))
         ).scalar_one_or_none()
+
+
+def search_users(q, limit, exclude=None):
+    """Chat's ``search_users`` hook: names containing ``q`` in any case and any
+    script, compared on the case-folded key (SQL ``lower()`` folds only ASCII
+    on SQLite). A key stored as a digest is matched on the name as typed."""
+    stmt = sa.select(User).order_by(User.username_key, User.id)
+    if q:
+        folded = names.fold(q)
+        stmt = stmt.where(User.username_key.contains(folded, autoescape=True)
+                          | User.username.contains(names.normalize(q), autoescape=True))
+    if exclude is not None:
+        stmt = stmt.where(User.id != exclude)
+    return list(db.session.execute(stmt.limit(limit)).scalars())

@@ -5,15 +5,20 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import i18n
+from .i18n import _
+
 chat_cli = AppGroup("chat", help="Chat administration.")
 
 
 @chat_cli.command("init-db")
 def init_db():
     """Create chat's tables (and the standalone users table) if missing."""
+    i18n.use_environment_locale()
     state = current_app.extensions["chat"]
     state.db.create_all()
-    click.echo(f"Tables ready in {state.engine.url.render_as_string(hide_password=True)}")
+    click.echo(_("Tables ready in %(url)s",
+                 url=state.engine.url.render_as_string(hide_password=True)))
 
 
 @chat_cli.command("create-user")
@@ -24,11 +29,12 @@ def create_user(name, password):
     from .auth import register_user
     from .errors import ChatError
 
+    i18n.use_environment_locale()
     try:
         user = register_user(name, password)
     except ChatError as exc:
         raise click.ClickException(str(exc.message)) from None
-    click.echo(f"Created user {user.username} (id {user.id}).")
+    click.echo(_("Created user %(name)s (id %(id)s).", name=user.username, id=user.id))
 
 
 @chat_cli.command("demo")
@@ -38,6 +44,7 @@ def demo(password):
     from .accounts import User
     from .auth import register_user
 
+    i18n.use_environment_locale()
     password = password or secrets.token_urlsafe(9)
     made = []
     for name in ("alice", "bob", "carol"):
@@ -50,5 +57,6 @@ def demo(password):
             state = current_app.extensions["chat"]
             state.db.session.commit()
             made.append(name)
-    click.echo(f"Demo users: {', '.join(made)}; password: {password}")
-    click.echo("Log in as two of them in two browser windows and chat.")
+    click.echo(_("Demo users: %(names)s; password: %(password)s",
+                 names=", ".join(made), password=password))
+    click.echo(_("Log in as two of them in two browser windows and chat."))

@@ -12,8 +12,9 @@ from flask_login import current_user
 # CONNECT_ERROR data; the built-in one only says "Connection refused by server".
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
-from . import errors, realtime, services
+from . import errors, i18n, realtime, services
 from .errors import ChatError
+from .i18n import _l
 
 log = logging.getLogger("chatapp")
 
@@ -24,13 +25,14 @@ class ChatNamespace(Namespace):
         self.state = state
         self.handlers = {"chat-to": self.chat_to, "typing": self.typing,
                          "read": self.read}
+        self.locales = {}  # sid -> the language of the request that opened it
 
     def trigger_event(self, event, sid, *args):
         # A client may emit events named "connect"/"disconnect" on a live socket;
         # the server's own ones come before the sid is known / after it is closing.
         if event in ("connect", "disconnect") and sid in self.state.sids \
                 and self.socketio.server.manager.is_connected(sid, self.namespace):
-            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
+            return self.refusal(sid, errors.unsupported(_l("Unknown event %(event)s.", event=repr(event))))
         if event == "connect":
             return self.socketio._handle_event(self.on_connect, event, self.namespace,
                                                sid, *args)
@@ -39,19 +41,26 @@ class ChatNamespace(Namespace):
         user_id = self.state.sids.get(sid)
         handler = self.handlers.get(event)
         if handler is None or user_id is None:
-            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
+            return self.refusal(sid, errors.unsupported(_l("Unknown event %(event)s.", event=repr(event))))
         data = args[0] if args else None
         try:
             with self.state.app.app_context():
+                i18n.use_locale(self.locales.get(sid) or i18n.default_language())
                 return handler(user_id, sid, data)
         except ChatError as exc:
             if exc.code not in ("invalid", "empty"):
                 log.info("user %s: %s refused: %s", user_id, event, exc.code)
-            return {"ok": False, **exc.to_dict()}
+            return self.refusal(sid, exc)
         except Exception:  # never drop the connection over one bad event
             log.exception("user %s: %s failed", user_id, event)
-            return {"ok": False, "error": {"code": "internal",
-                                           "message": "Something went wrong; try again."}}
+            return self.refusal(sid, errors.ChatError(
+                "internal", _l("Something went wrong; try again."), 500))
+
+    def refusal(self, sid, exc):
+        """The ack of a refused event, its message in the socket's language."""
+        with self.state.app.app_context():
+            i18n.use_locale(self.locales.get(sid) or i18n.default_language())
+            return {"ok": False, **exc.to_dict()}
 
     def on_connect(self, auth=None):
         state = self.state
@@ -62,6 +71,7 @@ class ChatNamespace(Namespace):
             log.info("socket refused: not logged in (%s)", request.remote_addr)
             raise ConnectionRefusedError("unauthorized")
         user_id = state.user_id(current_user)
+        self.locales[request.sid] = i18n.get_locale()
         state.sids[request.sid] = user_id
         join_room(realtime.room(user_id))
         log.info("user %s connected (%s)", user_id, request.sid)
@@ -72,6 +82,7 @@ class ChatNamespace(Namespace):
     def on_disconnect(self, sid, reason=None):
         state = self.state
         user_id = state.sids.pop(sid, None)
+        self.locales.pop(sid, None)
         if user_id is None:
             return
         log.info("user %s disconnected (%s): %s", user_id, sid, reason or "closed")
@@ -88,7 +99,7 @@ class ChatNamespace(Namespace):
 
     def read(self, user_id, sid, data):
         if not isinstance(data, dict):
-            raise errors.invalid("The payload must be an object.")
+            raise errors.invalid(_l("The payload must be an object."))
         other = self.state.parse_user_id(data.get("with"), "with")
         services.mark_read(self.state, user_id, other, data.get("up_to"))
         return {"ok": True}

@@ -148,6 +148,14 @@ def use_locale(tag):
     g.chat_locale = tag
 
 
+def use_environment_locale():
+    """Speak the language of the shell (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``,
+    ``LANG``) for the rest of this app context: the CLI's messages."""
+    from babel.core import default_locale
+    found = default_locale(("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"))
+    use_locale(match(found, offered()) or default_language())
+
+
 def babel_selector():
     """A Flask-Babel ``locale_selector`` that follows chat's choice (the
     standalone site's: its pages and chat speak the same language)."""

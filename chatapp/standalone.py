@@ -10,7 +10,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from . import config, i18n
-from .accounts import User
+from .accounts import User, search_users
 from .models import db
 
 login_manager = LoginManager()
@@ -58,7 +58,7 @@ def build(test_config=None):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
-    Chat().init_app(app, user_model=User, db=db)
+    Chat().init_app(app, user_model=User, db=db, search_users=search_users)
     # The site's own pages speak chat's catalog in the language chat picks.
     Babel(app, locale_selector=i18n.babel_selector, default_domain=i18n.DOMAIN,
           default_translation_directories=i18n.TRANSLATIONS)

@@ -90,3 +90,15 @@ def test_account_from_an_earlier_release_keeps_working(client, app):
     assert r.status_code == 200
     assert register(app.test_client(), "oldtimer").status_code == 409
     assert register(app.test_client(), "ＯＬＤＴＩＭＥＲ").status_code == 409
+
+
+@pytest.mark.parametrize("q, found", [
+    ("伟", ["张伟"]), ("ΣΊΣ", ["σίσυφος"]), ("σισ", []), ("ＡＢ", ["abc"]), ("STRASSE", ["Straße"]),
+    ("straße", ["Straße"]), ("ẞ", ["Straße"]), ("c", ["abc"])])
+def test_people_search_folds_case_in_any_script(auth, q, found):
+    me = auth.register("me")
+    for name in ("张伟", "σίσυφος", "abc", "Straße"):
+        auth.register(name)
+    r = me.get("/chat/api/users", query_string={"q": q})
+    assert r.status_code == 200
+    assert [u["username"] for u in r.json["users"]] == found
