@@ -15,6 +15,12 @@
   var NAMESPACE = root.getAttribute('data-namespace') || '/chat';
   var MODE = root.getAttribute('data-mode') === 'page' ? 'page' : 'docked';
   var LOGOUT_URL = root.getAttribute('data-logout-url');
+  // The words, plurals and times of the page's language (chat-i18n.js and the
+  // catalogs in static/i18n/ come before this file): data-chat-lang, else
+  // <html lang>, else the server's choice.
+  var I18N = window.ChatI18n.create(window.ChatI18n.pick(root));
+  var t = I18N.t;
+  root.setAttribute('lang', I18N.lang);
   var PAGE_SIZE = 30;          // history page when opening or scrolling up
   var CATCH_UP_PAGE = 100;     // after= page while catching up
   var CATCH_UP_PAGES = 10;     // beyond this, start afresh from the newest page
@@ -69,6 +75,13 @@
 
   function toggle(node, cls, on) {
     if (on) { node.classList.add(cls); } else { node.classList.remove(cls); }
+  }
+
+  // An input method (Chinese pinyin, Japanese...) is composing: its Enter
+  // confirms a candidate. Chromium and Firefox say isComposing; Safari and
+  // older browsers send keyCode 229 for keys the IME consumes.
+  function composing(e) {
+    return !!e.isComposing || e.keyCode === 229 || e.which === 229;
   }
 
   function on(node, type, fn) {
@@ -146,42 +159,14 @@
     return user && user.username ? String(user.username) : '\u2026';
   }
 
-  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  var DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-
-  function pad(n) { return n < 10 ? '0' + n : String(n); }
-
-  function sameDay(a, b) {
-    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() &&
-      a.getDate() === b.getDate();
-  }
-
   function relTime(iso, withTime) {
-    var ms = Date.parse(iso);
-    if (isNaN(ms)) { return ''; }
-    var now = Date.now();
-    var diff = now - ms;
-    if (diff < 60000) { return 'just now'; }
-    if (diff < 3600000) { return Math.floor(diff / 60000) + ' min ago'; }
-    var d = new Date(ms);
-    var clock = pad(d.getHours()) + ':' + pad(d.getMinutes());
-    if (sameDay(d, new Date(now))) { return clock; }
-    var day;
-    if (sameDay(d, new Date(now - 86400000))) {
-      day = 'Yesterday';
-    } else if (diff < 6 * 86400000) {
-      day = DAYS[d.getDay()];
-    } else {
-      day = d.getDate() + ' ' + MONTHS[d.getMonth()] +
-        (d.getFullYear() === new Date(now).getFullYear() ? '' : ' ' + d.getFullYear());
-    }
-    return withTime ? day + ' ' + clock : day;
+    return I18N.relTime(iso, withTime);  // 'just now' / '刚刚', 'Yesterday 14:05' / '昨天 14:05'
   }
 
   function timeNode(cls, withTime) {
-    var t = el('time', cls);
-    if (withTime) { t.setAttribute('data-long', '1'); }
-    return t;
+    var node = el('time', cls);
+    if (withTime) { node.setAttribute('data-long', '1'); }
+    return node;
   }
 
   function setTime(node, iso) {
@@ -190,7 +175,7 @@
       node.setAttribute('data-time', iso);
       node.setAttribute('datetime', iso);
       var d = new Date(Date.parse(iso));
-      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString();
+      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString(I18N.lang);
     }
     setText(node, relTime(iso, node.getAttribute('data-long') === '1'));
   }
@@ -212,7 +197,7 @@
       var data = null;
       try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
       if (xhr.status >= 200 && xhr.status < 300) { done(null, data); return; }
-      var error = data && data.error ? data.error : {code: 'network', message: 'The server could not be reached.'};
+      var error = data && data.error ? data.error : {code: 'network', message: t('unreachable')};
       done({status: xhr.status, code: error.code, message: error.message}, null);
     };
     xhr.send(body === undefined ? null : JSON.stringify(body));
@@ -442,7 +427,7 @@
       var query = first ? '?limit=' + PAGE_SIZE : '?after=' + c.contig + '&limit=' + CATCH_UP_PAGE;
       api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
         if (err) {
-          if (err.code === 'unknown_user') { c.notice = 'There is no such user.'; }
+          if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
           finish(err);
           return;
         }
@@ -727,14 +712,14 @@
       if (c.pending.indexOf(p) < 0) { return; }  // already arrived through a catch-up
       if (err || !ack || !ack.ok) {
         p.status = 'failed';
-        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: 'No answer from the server.'};
+        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: t('no_answer')};
         refresh(c);
         return;
       }
       addMessages(c, [ack.message], c.synced && !c.syncing);
       dropPending(c, ack.message);
       c.notice = ack.delivered === false
-        ? nameOf(c.other) + ' is offline \u2014 they will see it when they come back.'
+        ? t('is_offline_will_see', {name: nameOf(c.other)})
         : '';
       saveConv(c);
       saveList();
@@ -768,45 +753,45 @@
     head.appendChild(ui.meAvatar);
     head.appendChild(who);
     if (MODE === 'page') {
-      ui.logout = button('chat-icon-button chat-logout', 'Log out', 'logout');
+      ui.logout = button('chat-icon-button chat-logout', t('log_out'), 'logout');
       ui.logout.setAttribute('data-chat-logout', '');
       head.appendChild(ui.logout);
     } else {
-      ui.close = button('chat-icon-button chat-close', 'Close chat', 'close');
+      ui.close = button('chat-icon-button chat-close', t('close_chat'), 'close');
       head.appendChild(ui.close);
     }
     side.appendChild(head);
 
     var searchBox = el('div', 'chat-search');
     ui.search = attrs(el('input', 'chat-search-input'), {
-      type: 'search', placeholder: 'Search people', 'aria-label': 'Search people to chat with',
+      type: 'search', placeholder: t('search_people'), 'aria-label': t('search_people_label'),
       autocomplete: 'off', spellcheck: 'false'});
     searchBox.appendChild(ui.search);
     side.appendChild(searchBox);
-    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': 'People'});
+    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': t('people')});
     show(ui.results, false);
     side.appendChild(ui.results);
 
-    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': 'Conversations'});
+    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': t('conversations')});
     side.appendChild(ui.list);
-    ui.listEmpty = el('p', 'chat-empty', 'No conversations yet. Search for someone to start one.');
+    ui.listEmpty = el('p', 'chat-empty', t('no_conversations'));
     side.appendChild(ui.listEmpty);
     shell.appendChild(side);
 
     shell.appendChild(buildConversation());
     ui.placeholder = el('div', 'chat-placeholder');
     ui.placeholder.appendChild(icon('chat'));
-    ui.placeholder.appendChild(el('p', null, 'Pick a conversation or search for someone.'));
+    ui.placeholder.appendChild(el('p', null, t('pick_conversation')));
     shell.appendChild(ui.placeholder);
 
     ui.announce = attrs(el('div', 'chat-sr-only'), {'aria-live': 'polite', 'aria-atomic': 'true'});
     shell.appendChild(ui.announce);
 
     if (MODE === 'docked') {
-      ui.launcher = attrs(button('chat-launcher', 'Open chat', 'chat'), {'aria-expanded': 'false'});
+      ui.launcher = attrs(button('chat-launcher', t('open_chat'), 'chat'), {'aria-expanded': 'false'});
       ui.badge = el('span', 'chat-launcher-badge');
       ui.launcher.appendChild(ui.badge);
-      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': 'Chat'});
+      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': t('chat')});
       ui.panel.appendChild(shell);
       show(ui.panel, false);
       root.appendChild(ui.panel);
@@ -818,9 +803,9 @@
   }
 
   function buildConversation() {
-    var box = attrs(el('section', 'chat-container'), {'aria-label': 'Conversation'});
+    var box = attrs(el('section', 'chat-container'), {'aria-label': t('conversation')});
     var header = el('header', 'chat-header');
-    ui.back = button('chat-icon-button chat-back', 'Back to conversations', 'back');
+    ui.back = button('chat-icon-button chat-back', t('back'), 'back');
     ui.otherAvatar = avatar(null);
     ui.otherName = el('h2', 'chat-header-name');
     ui.otherState = el('span', 'chat-header-state');
@@ -832,10 +817,10 @@
     header.appendChild(names);
     box.appendChild(header);
 
-    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
-    ui.older = button('chat-older', null, null, 'Load older messages');
+    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': t('messages_label')});
+    ui.older = button('chat-older', null, null, t('load_older'));
     ui.messages = el('ul', 'chat-messages');
-    ui.convEmpty = el('p', 'chat-conv-empty', 'No messages yet. Say hello!');
+    ui.convEmpty = el('p', 'chat-conv-empty', t('no_messages'));
     ui.content.appendChild(ui.older);
     ui.content.appendChild(ui.convEmpty);
     ui.content.appendChild(ui.messages);
@@ -848,9 +833,9 @@
 
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
-      id: 'chat-input', rows: '1', placeholder: 'Write a message\u2026',
-      'aria-label': 'Message', enterkeyhint: 'send'});
-    ui.send = button('chat-send', 'Send', 'send');
+      id: 'chat-input', rows: '1', placeholder: t('write_message'),
+      'aria-label': t('message_label'), enterkeyhint: 'send'});
+    ui.send = button('chat-send', t('send'), 'send');
     ui.send.type = 'submit';
     ui.form.appendChild(ui.input);
     ui.form.appendChild(ui.send);
@@ -863,10 +848,9 @@
   // -- rendering -------------------------------------------------------------------
 
   function setStatus(state) {
-    var labels = {connecting: 'Connecting\u2026', connected: 'Connected',
-                  reconnecting: 'Reconnecting\u2026', offline: 'Offline'};
     ui.status.setAttribute('data-state', state);
-    setText(ui.status, labels[state]);
+    setText(ui.status, {connecting: t('status_connecting'), connected: t('status_connected'),
+                        reconnecting: t('status_reconnecting'), offline: t('status_offline')}[state]);
     toggle(root, 'chat-is-offline', state !== 'connected');
   }
 
@@ -916,9 +900,10 @@
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
-    var preview = typing ? 'typing\u2026' : '';
+    var preview = typing ? t('typing') : '';
     if (!typing && last) {
-      preview = (me && sameId(last.from, me.id) ? 'You: ' : '') + String(last.content).replace(/\s+/g, ' ');
+      preview = String(last.content).replace(/\s+/g, ' ');
+      if (me && sameId(last.from, me.id)) { preview = t('you_prefix', {text: preview}); }
     }
     setText(n.name, nameOf(c.other));
     setText(n.preview, preview);
@@ -929,8 +914,10 @@
     toggle(c.node, 'active', c === current);
     toggle(c.node, 'has-unread', c.unread > 0);
     toggle(c.node, 'is-typing', typing);
-    var label = nameOf(c.other) + (c.other.online ? ', online' : '') +
-      (c.unread ? ', ' + c.unread + ' unread' : '') + (preview ? ': ' + preview : '');
+    var parts = [c.other.online ? t('row_online', {name: nameOf(c.other)}) : nameOf(c.other)];
+    if (c.unread) { parts.push(t('unread', {count: c.unread})); }
+    if (preview) { parts.push(preview); }
+    var label = parts.join(t('list_sep'));
     c.node.firstChild.setAttribute('aria-label', label);
     if (c === current) { c.node.firstChild.setAttribute('aria-current', 'true'); } else {
       c.node.firstChild.removeAttribute('aria-current');
@@ -941,7 +928,7 @@
     if (c !== current) { return; }
     renderHeader(c);
     renderMessages(c, toBottom);
-    setText(ui.typing, isTyping(c) ? nameOf(c.other) + ' is typing\u2026' : '');
+    setText(ui.typing, isTyping(c) ? t('is_typing', {name: nameOf(c.other)}) : '');
     toggle(ui.typing, 'is-active', isTyping(c));
     setText(ui.notice, c.notice);
     show(ui.notice, !!c.notice);
@@ -950,7 +937,7 @@
   function renderHeader(c) {
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
-    setText(ui.otherState, c.other.online ? 'online' : 'offline');
+    setText(ui.otherState, c.other.online ? t('online') : t('offline'));
     toggle(ui.otherState, 'is-online', !!c.other.online);
   }
 
@@ -1017,18 +1004,18 @@
     var meta = li.firstChild.lastChild;
     setTime(meta.firstChild, m.sent_at);
     var state = '';
-    if (m.status === 'pending') { state = 'Sending\u2026'; }
+    if (m.status === 'pending') { state = t('sending'); }
     else if (m.status === 'failed') { state = 'failed'; }
-    else if (mine && m.id === seenId) { state = 'Seen'; }
-    else if (mine && m.id === lastMine) { state = 'Sent'; }
+    else if (mine && m.id === seenId) { state = t('seen'); }
+    else if (mine && m.id === lastMine) { state = t('sent'); }
     var stateNode = meta.lastChild;
     var sig = state + (m.error ? m.error.message : '');
     if (stateNode.getAttribute('data-sig') === sig) { return; }
     stateNode.setAttribute('data-sig', sig);
     clear(stateNode);
     if (state === 'failed') {
-      stateNode.appendChild(el('span', 'chat-error', 'Not sent: ' + (m.error && m.error.message || 'error')));
-      var again = button('chat-retry', null, null, 'Retry');
+      stateNode.appendChild(el('span', 'chat-error', t('not_sent', {reason: m.error && m.error.message || t('error')})));
+      var again = button('chat-retry', null, null, t('retry'));
       again.setAttribute('data-retry', m.client_id);
       stateNode.appendChild(again);
     } else {
@@ -1049,7 +1036,7 @@
     clear(ui.results);
     if (!users) { show(ui.results, false); return; }
     if (!users.length) {
-      ui.results.appendChild(el('li', 'chat-search-none', 'No one found'));
+      ui.results.appendChild(el('li', 'chat-search-none', t('no_one_found')));
     }
     for (var i = 0; i < users.length; i++) {
       var u = users[i];
@@ -1151,7 +1138,7 @@
     on(ui.search, 'keydown', function (e) {
       var first = ui.results.querySelector('li[data-user-id]');
       if (e.key === 'Escape') { ui.search.value = ''; renderSearch(null); }
-      if (e.key === 'Enter' && first) { e.preventDefault(); pickResult(first); }
+      if (e.key === 'Enter' && first && !composing(e)) { e.preventDefault(); pickResult(first); }
       if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.firstChild.focus(); }
     });
     on(ui.form, 'submit', function (e) {
@@ -1164,8 +1151,8 @@
       ui.input.focus();
     });
     on(ui.input, 'keydown', function (e) {
-      // Enter sends; Shift+Enter (or an open IME composition) keeps typing.
-      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
+      // Enter sends; Shift+Enter, or Enter that confirms an IME candidate, keeps typing.
+      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !composing(e)) {
         e.preventDefault();
         ui.send.click();
       }
@@ -1281,7 +1268,7 @@
       window.location.reload();  // the host sends a signed-out visitor to its login
     } else {
       clear(ui.placeholder);
-      ui.placeholder.appendChild(el('p', null, 'You are signed out.'));
+      ui.placeholder.appendChild(el('p', null, t('signed_out')));
     }
   }
 

@@ -66,6 +66,7 @@
     unread: {one: '{count} unread message', other: '{count} unread messages'},
     chars_left: {one: '{count} character left', other: '{count} characters left'},
     members: {one: '{count} member', other: '{count} members'},
+    list_sep: ', ',
     language: 'Language'
   }
 };

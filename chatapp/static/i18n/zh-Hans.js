@@ -61,6 +61,7 @@
     unread: {other: '{count} 条未读消息'},
     chars_left: {other: '还可输入 {count} 个字'},
     members: {other: '{count} 位成员'},
+    list_sep: '，',
     language: '语言'
   }
 };
