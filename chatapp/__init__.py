@@ -94,6 +94,7 @@ class Chat:
         from . import i18n
         app.jinja_env.globals["chat_locale"] = i18n.get_locale
         app.jinja_env.globals["chat_widget_catalogs"] = i18n.widget_catalogs
+        app.jinja_env.globals["chat_language_choices"] = i18n.choices
         from .cli import chat_cli
         app.cli.add_command(chat_cli)
         return state

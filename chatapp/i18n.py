@@ -210,6 +210,11 @@ def widget_catalogs(app=None):
     return [t for t in tags if os.path.isfile(os.path.join(STATIC_CATALOGS, t + ".js"))]
 
 
+def choices(app=None):
+    """``[[tag, name in its own language], ...]`` of the offered languages."""
+    return [[t, language_name(t)] for t in offered(app)]
+
+
 def language_name(tag):
     """A language's own name for itself (``简体中文``, ``English``)."""
     try:

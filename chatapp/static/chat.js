@@ -752,6 +752,8 @@
     who.appendChild(ui.status);
     head.appendChild(ui.meAvatar);
     head.appendChild(who);
+    var menu = languageMenu();
+    if (menu) { head.appendChild(menu); }
     if (MODE === 'page') {
       ui.logout = button('chat-icon-button chat-logout', t('log_out'), 'logout');
       ui.logout.setAttribute('data-chat-logout', '');
@@ -800,6 +802,27 @@
       root.appendChild(shell);
     }
     bindEvents();
+  }
+
+  // data-languages: [[tag, name], ...] offered by the server. Choosing one keeps
+  // it in the chat_lang cookie (the server reads it next) and reloads the page.
+  function languageMenu() {
+    var list;
+    try { list = JSON.parse(root.getAttribute('data-languages') || 'null'); } catch (e) { list = null; }
+    if (!list || list.length < 2) { return null; }
+    var select = attrs(el('select', 'chat-language'), {'aria-label': t('language'), title: t('language')});
+    for (var i = 0; i < list.length; i++) {
+      var option = attrs(el('option', null, list[i][1]), {value: list[i][0], lang: list[i][0]});
+      if (window.ChatI18n.match(list[i][0]) === I18N.lang) { option.selected = true; }
+      select.appendChild(option);
+    }
+    on(select, 'change', function () {
+      document.cookie = 'chat_lang=' + encodeURIComponent(select.value) +
+        '; path=/; max-age=31536000; samesite=lax';
+      window.location.reload();
+    });
+    ui.language = select;
+    return select;
   }
 
   function buildConversation() {

@@ -1,5 +1,7 @@
 """English and Simplified Chinese in a real browser: the standalone pages, the
 switcher, a Chinese name, and the widget's words, plurals and times."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -65,3 +67,141 @@ def test_browser_language_picks_chinese(browser, server, screenshot):
         expect(page.locator("h1")).to_have_text("Log in")
     finally:
         context.close()
+
+
+def in_chinese(chat):
+    chat.context.add_cookies([{"name": "chat_lang", "value": "zh-Hans", "url": chat.server.url}])
+    return chat.goto().wait_connected()
+
+
+def test_chat_in_chinese_beside_english(open_chat, screenshot):
+    zhang = in_chinese(open_chat("张伟", go=False))
+    bob = open_chat("bob")
+    carol = open_chat("carol")
+    page = zhang.page
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.locator("#chat-widget")).to_have_attribute("lang", "zh-Hans")
+    expect(bob.page.locator("#chat-widget")).to_have_attribute("lang", "en")
+    expect(page.locator(".chat-status")).to_have_text("已连接")
+    expect(page.locator(".chat-search-input")).to_have_attribute("placeholder", "搜索用户")
+    expect(page.locator(".chat-empty")).to_have_text("还没有会话。搜索一个人开始聊天吧。")
+
+    # Plurals: three unread in Chinese (one form for every count)...
+    bob.search_and_open(zhang)
+    for text in ("一", "二", "三"):
+        bob.send(text)
+    expect(zhang.item(bob).locator(".unread")).to_have_text("3")
+    expect(zhang.item(bob).locator("button")).to_have_attribute(
+        "aria-label", "bob，在线，3 条未读消息，三")
+    expect(zhang.item(bob).locator(".chat-time")).to_have_text("刚刚")
+
+    # ... one unread in English, for Carol, who sees the Chinese name.
+    zhang.search_and_open(carol)
+    expect(page.locator(".chat-header-state")).to_have_text("在线")
+    expect(page.locator("#chat-input")).to_have_attribute("placeholder", "输入消息…")
+    zhang.send("你好，Carol！")
+    mine = zhang.bubble("你好，Carol！", "self")
+    expect(mine.locator(".chat-stamp")).to_have_text("刚刚")
+    expect(mine.locator(".chat-state")).to_have_text(re.compile("^(已发送|已读)$"))
+    expect(zhang.item(carol).locator(".chat-preview")).to_have_text("我：你好，Carol！")
+    expect(carol.item(zhang).locator(".chat-time")).to_have_text("just now")
+    expect(carol.item(zhang).locator("button")).to_have_attribute(
+        "aria-label", "张伟, online, 1 unread message, 你好，Carol！")
+
+    # Typing, in the reader's language.
+    zhang.open_with(bob)
+    bob.page.wait_for_timeout(2600)  # the widget sends one typing notice per 2.5 s
+    bob.page.locator("#chat-input").type("hm")
+    expect(page.locator(".chat-typing")).to_have_text("bob 正在输入…")
+    screenshot(page, "chat-zh")
+    screenshot(carol.page, "chat-en")
+
+
+def test_times_a_day_later_and_older_in_chinese(browser, open_chat):
+    """The same message seen from clocks a day, three days and forty days later."""
+    import datetime
+    from zoneinfo import ZoneInfo
+    zhang = in_chinese(open_chat("张伟", go=False))
+    bob = open_chat("bob")
+    zhang.search_and_open(bob)
+    zhang.send("昨天的消息")
+    expect(bob.item(zhang)).to_have_count(1)
+    sent = zhang.page.locator(".chat-self .chat-stamp").first.get_attribute("data-time")
+    sent = datetime.datetime.fromisoformat(sent.replace("Z", "+00:00")).astimezone(
+        ZoneInfo("Asia/Shanghai"))
+    clock = f"{sent:%H:%M}"
+    weekday = "日一二三四五六"[(sent.weekday() + 1) % 7]
+
+    def date_at(days):
+        later = sent + datetime.timedelta(days=days)
+        return (f"{sent.month}月{sent.day}日" if later.year == sent.year
+                else f"{sent.year}年{sent.month}月{sent.day}日")
+
+    for days, row in ((1, "昨天"), (3, "周" + weekday), (40, date_at(40))):
+        context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+        try:
+            context.clock.install(time=sent + datetime.timedelta(days=days, seconds=1))
+            context.add_cookies([{"name": k, "value": v, "url": zhang.server.url}
+                                 for k, v in zhang.session.cookies.items()])
+            page = context.new_page()
+            page.goto(zhang.server.url + "/")
+            expect(page.locator(".chat-status")).to_have_attribute("data-state", "connected")
+            item = page.locator(f'.chat-list li[data-user-id="{bob.user["id"]}"]')
+            expect(item.locator(".chat-time")).to_have_text(row)
+            item.locator("button").click()
+            expect(page.locator(".chat-self .chat-stamp").first).to_have_text(f"{row} {clock}")
+        finally:
+            context.close()
+
+
+def test_enter_that_confirms_an_ime_candidate_does_not_send(open_chat):
+    zhang = in_chinese(open_chat("张伟", go=False))
+    bob = open_chat("bob")
+    page = zhang.page
+    # In search: Enter while composing must not open the first result.
+    page.fill(".chat-search-input", "bob")
+    expect(page.locator(f'.chat-search-results li[data-user-id="{bob.user["id"]}"]')).to_be_visible()
+    page.dispatch_event(".chat-search-input", "keydown",
+                        {"key": "Enter", "code": "Enter", "keyCode": 13, "isComposing": True,
+                         "bubbles": True, "cancelable": True})
+    page.dispatch_event(".chat-search-input", "keydown",
+                        {"key": "Process", "keyCode": 229, "bubbles": True, "cancelable": True})
+    page.wait_for_timeout(300)
+    expect(page.locator(".chat-container")).to_be_hidden()
+    page.press(".chat-search-input", "Enter")
+    expect(page.locator(".chat-header")).to_contain_text("bob")
+
+    box = page.locator("#chat-input")
+    box.fill("ni hao")
+    codes = page.evaluate("""() => {
+        var box = document.getElementById('chat-input');
+        var seen = [];
+        box.addEventListener('keydown', function (e) { seen.push([e.keyCode, e.isComposing]); });
+        function key(init) {
+            init.bubbles = true; init.cancelable = true;
+            box.dispatchEvent(new KeyboardEvent('keydown', init));
+        }
+        key({key: 'Enter', code: 'Enter', keyCode: 13, isComposing: true});
+        key({key: 'Enter', code: 'Enter', keyCode: 229});
+        return seen;
+    }""")
+    assert codes == [[13, True], [229, False]]  # the events really carried what we meant
+    page.wait_for_timeout(500)
+    expect(zhang.bubbles()).to_have_count(0)
+    expect(box).to_have_value("ni hao")
+    expect(bob.item(zhang)).to_have_count(0)
+    box.press("Enter")
+    expect(zhang.bubble("ni hao", "self")).to_have_count(1)
+    expect(box).to_have_value("")
+
+
+def test_language_menu_in_the_widget(open_chat):
+    alice = open_chat("alice")
+    menu = alice.page.locator(".chat-language")
+    expect(menu).to_have_value("en")
+    menu.select_option("zh-Hans")
+    expect(alice.page.locator("#chat-widget")).to_have_attribute("lang", "zh-Hans")
+    expect(alice.page.locator(".chat-status")).to_have_text("已连接")
+    assert alice.page.request.get(alice.server.url + "/chat/api/me").json()["locale"] == "zh-Hans"
+    alice.page.locator(".chat-language").select_option("en")
+    expect(alice.page.locator(".chat-status")).to_have_text("Connected")
