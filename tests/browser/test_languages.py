@@ -205,3 +205,49 @@ def test_language_menu_in_the_widget(open_chat):
     assert alice.page.request.get(alice.server.url + "/chat/api/me").json()["locale"] == "zh-Hans"
     alice.page.locator(".chat-language").select_option("en")
     expect(alice.page.locator(".chat-status")).to_have_text("Connected")
+
+
+CLIPPED = """() => {
+    var sel = '.chat-me-name, .chat-status, .chat-name, .chat-preview, .chat-time, ' +
+              '.chat-header-name, .chat-header-state, .chat-text, .chat-stamp, .chat-state, ' +
+              '.chat-typing, .chat-language';
+    var bad = [], clipping = 0;
+    var nodes = document.querySelectorAll(sel);
+    for (var i = 0; i < nodes.length; i++) {
+        var node = nodes[i];
+        if (!node.textContent.trim() || !node.getClientRects().length) { continue; }
+        var range = document.createRange();
+        range.selectNodeContents(node);
+        var text = range.getBoundingClientRect(), box = node.getBoundingClientRect();
+        var style = getComputedStyle(node);
+        if (!text.height || (style.overflowY === 'visible' && style.overflowX === 'visible')) {
+            continue;  // nothing drawn, or nothing cut off
+        }
+        clipping += 1;
+        // glyphs must fit the box vertically (an ellipsis may cut a line, never a glyph's top or foot)
+        if (text.top < box.top - 0.5 || text.bottom > box.bottom + 0.5) {
+            bad.push(node.className + ': ' + node.textContent + ' ' + text.top + '-' + text.bottom +
+                     ' in ' + box.top + '-' + box.bottom);
+        }
+    }
+    return {bad: bad, checked: clipping};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1100, "height": 720}, {"width": 390, "height": 760}],
+                         ids=["desktop", "phone"])
+def test_no_clipped_cjk_glyphs(open_chat, screenshot, viewport):
+    zhang = in_chinese(open_chat("张伟", go=False, viewport=viewport))
+    bob = open_chat("欧阳娜娜", viewport=viewport)
+    bob.search_and_open(zhang)
+    bob.send("今天晚上一起去吃火锅吗？我们七点在老地方见，不见不散！Ωμέγα ÅÉÎ gjpqy")
+    expect(zhang.item(bob).locator(".unread")).to_have_text("1")
+    result = zhang.page.evaluate(CLIPPED)
+    assert result["checked"] >= 3 and result["bad"] == []
+    screenshot(zhang.page, "list")
+    zhang.open_with(bob)
+    expect(zhang.bubble("今天晚上一起去吃火锅吗？我们七点在老地方见，不见不散！Ωμέγα ÅÉÎ gjpqy",
+                        "other")).to_have_count(1)
+    result = zhang.page.evaluate(CLIPPED)
+    assert result["bad"] == []
+    screenshot(zhang.page, "conversation")
