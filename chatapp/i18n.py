@@ -16,6 +16,7 @@ the app to translate its own strings.
 Tags are BCP 47 (``en``, ``zh-Hans``); catalogs use Babel's locale
 identifiers (``zh_Hans``).
 """
+import functools
 import os
 
 from babel import Locale, UnknownLocaleError
@@ -36,8 +37,10 @@ _ALIASES = {"zh": "zh-hans", "zh-cn": "zh-hans", "zh-sg": "zh-hans", "zh-my": "z
 _translations = {}  # tag -> Translations, one load per process and language
 
 
+@functools.cache
 def catalog_tags():
-    """Every language chat can speak: the source language and each catalog."""
+    """Every language chat can speak: the source language and each catalog
+    (read once: catalogs do not change while the process runs)."""
     tags = [SOURCE_LANGUAGE]
     if os.path.isdir(TRANSLATIONS):
         for name in sorted(os.listdir(TRANSLATIONS)):
@@ -61,7 +64,7 @@ def offered(app=None):
     app = app or current_app
     value = app.config.get("CHAT_LANGUAGES")
     if not value:
-        return catalog_tags()
+        return list(catalog_tags())
     if isinstance(value, str):
         value = value.replace(",", " ").split()
     return [str(v) for v in value]

@@ -45,7 +45,7 @@ def test_both_languages_have_a_catalog():
 def test_every_catalog_translates_every_message(po):
     """A message marked in the code but missing (or fuzzy) in a catalog fails CI."""
     ids = source_ids()
-    assert len(ids) > 3, "extraction found too few messages: is babel.cfg right?"
+    assert len(ids) > 25, "extraction found too few messages: is babel.cfg right?"
     catalog = load_po(po)
     missing = []
     for msgid in sorted(ids):
