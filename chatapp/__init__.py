@@ -155,7 +155,8 @@ def _json_errors_under(prefix, previous=None):
         if request.path.startswith(prefix):
             code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
                     415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
-            return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+            from .errors import http_message
+            return jsonify({"error": {"code": code, "message": http_message(exc)}}), exc.code
         return previous(exc) if previous else exc
     return handler
 

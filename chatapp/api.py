@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from . import errors, i18n, services
 from .errors import ChatError
+from .i18n import _l
 
 bp = Blueprint("chat", __name__, static_folder="static", template_folder="templates",
                static_url_path="/static")
@@ -31,10 +32,10 @@ def json_body():
     if not request.content_length and not request.data:
         return {}
     if request.mimetype != "application/json":
-        raise errors.unsupported("Send the body as application/json.")
+        raise errors.unsupported(_l("Send the body as application/json."))
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise errors.invalid("The body must be a JSON object.")
+        raise errors.invalid(_l("The body must be a JSON object."))
     return data
 
 
@@ -42,7 +43,7 @@ def check_same_origin():
     """Writes from another origin are refused unless it is allowed."""
     if request.method not in ("GET", "HEAD", "OPTIONS") and not state().origin_allowed(
             request.headers.get("Origin"), request.environ):
-        raise errors.forbidden("Cross-origin request refused.")
+        raise errors.forbidden(_l("Cross-origin request refused."))
 
 
 def login_required_json(view):
@@ -63,9 +64,10 @@ def int_arg(name, default=None, low=None, high=None):
     try:
         value = int(raw)
     except ValueError:
-        raise errors.invalid(f"`{name}` must be an integer.") from None
+        raise errors.invalid(_l("`%(name)s` must be an integer.", name=name)) from None
     if (low is not None and value < low) or (high is not None and value > high):
-        raise errors.invalid(f"`{name}` must be between {low} and {high}.")
+        raise errors.invalid(_l("`%(name)s` must be between %(low)s and %(high)s.",
+                                 name=name, low=low, high=high))
     return value
 
 
@@ -84,7 +86,7 @@ def users(uid):
     limit = int_arg("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
     q = request.args.get("q", "").strip()
     if "\x00" in q:  # no name holds it, and PostgreSQL refuses it in a query
-        raise errors.invalid("`q` must not contain NUL.")
+        raise errors.invalid(_l("`q` must not contain NUL."))
     return {"users": services.find_users(st, uid, q, limit)}
 
 
@@ -105,11 +107,11 @@ def messages(uid, other_id):
     limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
     before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
-        raise errors.invalid("Give `before` or `after`, not both.")
+        raise errors.invalid(_l("Give `before` or `after`, not both."))
     rows, has_more = services.history(st, uid, other, before, after, limit)
     users = st.load_users([other])
     if other not in users:
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     online = st.presence.is_online(other)
     return {"me": st.user_dict(current_user), "other": st.user_dict(users[other], online),
             "messages": rows, "has_more": has_more}
@@ -136,7 +138,7 @@ def avatar(user_id):
         return error_response(errors.not_found())
     user = st.load_users([uid]).get(uid)
     if user is None:
-        return error_response(errors.not_found("No such user."))
+        return error_response(errors.not_found(_l("No such user.")))
     name = st.display_name(user) or "?"
     hue = int(hashlib.sha1(str(uid).encode()).hexdigest()[:6], 16) % 360
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">'

@@ -61,3 +61,18 @@ def rate_limited(message=_l("Too many messages; wait a few seconds.")):
 
 def unsupported(message=_l("Unsupported.")):
     return ChatError("unsupported", message, 415)
+
+
+#: The message of an HTTP error werkzeug raises under the chat API (a wrong
+#: method, an unknown URL...), in the request's language; others keep
+#: werkzeug's own description.
+HTTP_MESSAGES = {
+    400: _l("Bad request."), 401: _l("Log in first."), 403: _l("You may not do that."),
+    404: _l("Not found."), 405: _l("This method is not allowed here."),
+    413: _l("The request is too large."), 415: _l("Unsupported."),
+    429: _l("Too many requests; wait a few seconds."), 500: _l("Something went wrong; try again."),
+}
+
+
+def http_message(exc):
+    return str(HTTP_MESSAGES.get(exc.code, exc.description))

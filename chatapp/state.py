@@ -6,6 +6,7 @@ apps with different settings work side by side in one process.
 import sqlalchemy as sa
 
 from . import errors
+from .i18n import _l
 from .models import message_table, storable
 from .realtime import LocalPresence, RateLimiter, without_ws_compression
 from .store import MessageStore
@@ -61,8 +62,8 @@ class ChatState:
         ok = (isinstance(value, int) and not isinstance(value, bool)) \
             if self.id_type is int else (isinstance(value, str) and value != "" and storable(value))
         if not ok:
-            kind = "an integer" if self.id_type is int else "a string"
-            raise errors.invalid(f"`{field}` must be a user id ({kind}).")
+            kind = _l("an integer") if self.id_type is int else _l("a string")
+            raise errors.invalid(_l("`%(field)s` must be a user id (%(kind)s).", field=field, kind=kind))
         return value
 
     def user_id_from_path(self, value):
@@ -72,7 +73,7 @@ class ChatState:
             except ValueError:
                 number = None
             if number is None or not -2**63 <= number < 2**63:
-                raise errors.unknown_user(f"No user with id {value!r}.")
+                raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(value)))
             return number
         return value
 

@@ -122,3 +122,35 @@ def test_taken_and_invalid_in_chinese(client, app):
     assert r.status_code == 400
     assert r.json["error"]["code"] == "invalid"
     assert r.json["error"]["message"].startswith("名字由 1 到 32 个")
+
+
+@pytest.mark.parametrize("method, path, kwargs, status, code, en, zh", [
+    ("get", "/chat/api/users?limit=x", {}, 400, "invalid",
+     "`limit` must be an integer.", "`limit` 必须是整数。"),
+    ("get", "/chat/api/users?limit=500", {}, 400, "invalid",
+     "`limit` must be between 1 and 100.", "`limit` 必须在 1 到 100 之间。"),
+    ("get", "/chat/api/conversations/999999/messages", {}, 404, "unknown_user",
+     "No user with id 999999.", "没有 id 为 999999 的用户。"),
+    ("get", "/chat/api/conversations/1/messages?before=1&after=2", {}, 400, "invalid",
+     "Give `before` or `after`, not both.", "`before` 和 `after` 只能给一个。"),
+    ("post", "/chat/api/conversations/1/read", {"data": "x", "content_type": "text/plain"}, 415,
+     "unsupported", "Send the body as application/json.", "请以 application/json 格式发送请求体。"),
+    ("post", "/chat/api/conversations/1/read", {"json": {}, "headers": {"Origin": "http://evil.example"}},
+     403, "forbidden", "Cross-origin request refused.", "已拒绝跨域请求。"),
+    ("get", "/chat/api/no-such-thing", {}, 404, "not_found", "Not found.", "未找到。"),
+    ("delete", "/chat/api/me", {}, 405, "invalid", "This method is not allowed here.",
+     "此处不允许这种请求方法。"),
+])
+def test_api_errors_in_both_languages(client, method, path, kwargs, status, code, en, zh):
+    assert register(client, "alice").status_code == 201
+    for accept, message in (("en-US", en), ("zh-CN,zh;q=0.9", zh)):
+        headers = {**kwargs.get("headers", {}), "Accept-Language": accept}
+        r = getattr(client, method)(path, **{**kwargs, "headers": headers})
+        assert r.status_code == status
+        assert r.json == {"error": {"code": code, "message": message}}
+
+
+def test_not_logged_in_in_chinese(client):
+    r = client.get("/chat/api/me", headers=ZH)
+    assert r.status_code == 401
+    assert r.json == {"error": {"code": "unauthorized", "message": "请先登录。"}}
