@@ -50,3 +50,31 @@ def test_two_sockets_two_languages(app):
     assert ack(zh, "chat-to", {"to": bob.user["id"], "content": ""})["error"]["message"] == "消息是空的。"
     assert ack(en, "chat-to", {"to": bob.user["id"], "content": ""})["error"]["message"] == \
         "The message is empty."
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]])
+def test_live_server_acks_in_chinese(live_server, transports):
+    """The real eventlet server, a real Socket.IO client on each transport."""
+    import socketio
+    import requests
+    bob = live_server.register(f"bob{transports[0]}")
+    session = requests.Session()
+    session.headers["Accept-Language"] = "zh-CN,zh;q=0.9"
+    r = session.post(live_server.url + "/auth/register",
+                     json={"username": f"张伟{transports[0]}", "password": PASSWORD})
+    assert r.status_code == 201
+    sio = socketio.Client(reconnection=False)
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    sio.connect(live_server.url, namespaces=["/chat"], transports=transports, wait_timeout=5,
+                headers={"Cookie": cookie, "Accept-Language": "zh-CN,zh;q=0.9"})
+    try:
+        ack = sio.call("chat-to", {"to": bob.user["id"], "content": " "}, namespace="/chat", timeout=5)
+        assert ack == {"ok": False, "error": {"code": "empty", "message": "消息是空的。"}}
+        ack = sio.call("chat-to", {"to": "x", "content": "hi"}, namespace="/chat", timeout=5)
+        assert ack["error"]["code"] == "invalid"
+        assert ack["error"]["message"] == "`to` 必须是用户 id（整数）。"
+        ack = sio.call("chat-to", {"to": bob.user["id"], "content": "你好"}, namespace="/chat", timeout=5)
+        assert ack["ok"] is True and ack["message"]["content"] == "你好"
+    finally:
+        sio.disconnect()
