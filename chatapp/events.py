@@ -71,7 +71,8 @@ class ChatNamespace(Namespace):
             log.info("socket refused: not logged in (%s)", request.remote_addr)
             raise ConnectionRefusedError("unauthorized")
         user_id = state.user_id(current_user)
-        self.locales[request.sid] = i18n.get_locale()
+        asked = auth.get("lang") if isinstance(auth, dict) else None
+        self.locales[request.sid] = i18n.negotiate(asked if isinstance(asked, str) else None)
         state.sids[request.sid] = user_id
         join_room(realtime.room(user_id))
         log.info("user %s connected (%s)", user_id, request.sid)

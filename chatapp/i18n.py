@@ -89,18 +89,21 @@ def match(tag, languages):
     return by_lower.get(primary)
 
 
-def negotiate():
-    """The language for this request, in the contract's order."""
+def negotiate(widget_language=None):
+    """The language for this request, in the contract's order.
+
+    ``widget_language`` is what the widget asks for when it opens a socket (the
+    page's language); it ranks as the first entry of ``Accept-Language``, as the
+    widget's own HTTP requests send it.
+    """
     app = current_app
     languages = offered(app)
     chosen = _host_choice(app, languages)
     if chosen is None and has_request_context():
         chosen = match(request.cookies.get(COOKIE), languages)
         if chosen is None:
-            for value, _quality in request.accept_languages:
-                chosen = match(value, languages)
-                if chosen:
-                    break
+            wanted = [widget_language] + [v for v, _q in request.accept_languages]
+            chosen = next((m for m in (match(v, languages) for v in wanted) if m), None)
     return chosen or default_language(app)
 
 

@@ -78,3 +78,20 @@ def test_live_server_acks_in_chinese(live_server, transports):
         assert ack["ok"] is True and ack["message"]["content"] == "你好"
     finally:
         sio.disconnect()
+
+
+def test_the_widget_language_asked_at_connect(app):
+    """The widget passes its page's language in the connect auth; it ranks as
+    Accept-Language does, after the cookie."""
+    bob, _ = user(app)
+    client, _ = user(app)
+    sio = app.extensions["socketio"]
+    sc = sio.test_client(app, namespace="/chat", flask_test_client=client,
+                         headers={"Accept-Language": "en"}, auth={"lang": "zh-CN"})
+    assert ack(sc, "chat-to", {"to": bob.user["id"], "content": ""})["error"]["message"] == "消息是空的。"
+    client.set_cookie("chat_lang", "en")
+    sc = sio.test_client(app, namespace="/chat", flask_test_client=client, auth={"lang": "zh-CN"})
+    assert ack(sc, "chat-to", {"to": bob.user["id"], "content": ""})["error"]["message"] == \
+        "The message is empty."
+    sc = sio.test_client(app, namespace="/chat", flask_test_client=client, auth={"lang": ["zh"]})
+    assert sc.is_connected("/chat")  # junk in auth is ignored

@@ -191,6 +191,9 @@
     var xhr = new XMLHttpRequest();
     xhr.open(method, url, true);
     xhr.setRequestHeader('Accept', 'application/json');
+    // The server words its errors in the widget's language (the page's, which
+    // may differ from the browser's).
+    xhr.setRequestHeader('Accept-Language', I18N.lang);
     if (body !== undefined) { xhr.setRequestHeader('Content-Type', 'application/json'); }
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4) { return; }
@@ -511,7 +514,8 @@
     socket = window.io(NAMESPACE, {
       // Without WebSocket, skip the doomed upgrade probe and stay on polling.
       transports: window.WebSocket ? ['polling', 'websocket'] : ['polling'],
-      reconnectionDelayMax: 5000
+      reconnectionDelayMax: 5000,
+      auth: {lang: I18N.lang}  // acks are worded in the widget's language
     });
     ChatWidget.socket = socket;
     socket.on('connect', function () {

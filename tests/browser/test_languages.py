@@ -251,3 +251,26 @@ def test_no_clipped_cjk_glyphs(open_chat, screenshot, viewport):
     result = zhang.page.evaluate(CLIPPED)
     assert result["bad"] == []
     screenshot(zhang.page, "conversation")
+
+
+def test_host_page_in_chinese_with_an_english_browser(open_chat):
+    """A page written lang="zh-CN" gets chat in Chinese, server errors included,
+    whatever the browser's own language (here English)."""
+    zhang = open_chat("zhang", go=False)
+    bob = open_chat("bob")
+
+    def as_chinese_page(route):
+        response = route.fetch()
+        body = response.text().replace('<html lang="en">', '<html lang="zh-CN">')
+        assert 'lang="zh-CN"' in body
+        route.fulfill(response=response, body=body)
+
+    zhang.page.route(zhang.server.url + "/", as_chinese_page)
+    zhang.goto().wait_connected()
+    expect(zhang.page.locator("#chat-widget")).to_have_attribute("lang", "zh-Hans")
+    expect(zhang.page.locator(".chat-status")).to_have_text("已连接")
+    zhang.search_and_open(bob)
+    zhang.page.locator("#chat-input").fill("长" * 2001)
+    zhang.page.locator("#chat-input").press("Enter")
+    expect(zhang.page.locator(".chat-error").first).to_have_text(
+        "未发送：消息最多 2000 个字符。", timeout=20000)
