@@ -106,6 +106,11 @@ CASES = """
     thisYear: i.relTime(at(2026, 9, 3, 10, 0), false, now),
     otherYear: i.relTime(at(2025, 10, 3, 10, 0), false, now),
     today: i.dayLabel(new Date(now), now),
+    heading: i.dayHeading(new Date(2026, 10, 1, 10, 0), now),
+    headingYesterday: i.dayHeading(new Date(2026, 10, 3, 23, 59), now),
+    headingOld: i.dayHeading(new Date(2025, 0, 9, 10, 0), now),
+    jump: i.t('jump_new', {count: 2}),
+    over: i.t('too_long_by', {count: 1, limit: 2000}),
     typing: i.t('is_typing', {name: '张伟'}),
     missing: i.t('no_such_id_anywhere')
   };
@@ -121,6 +126,8 @@ def test_english_words_plurals_and_times(page):
         "oneMin": "1 min ago", "todayClock": "07:30", "yesterdayAt": "Yesterday 14:05",
         "yesterday": "Yesterday", "weekday": "Sun", "thisYear": "3 Oct",
         "otherYear": "3 Nov 2025", "today": "Today", "typing": "张伟 is typing\u2026",
+        "heading": "Sun, 1 Nov", "headingYesterday": "Yesterday", "headingOld": "Thu, 9 Jan 2025",
+        "jump": "2 new", "over": "Too long: 1 character over the limit of 2000",
         "missing": "no_such_id_anywhere"}
 
 
@@ -131,7 +138,9 @@ def test_chinese_words_plurals_and_times(page):
         "zero": "0 条新消息", "justNow": "刚刚", "fiveMin": "5 分钟前", "oneMin": "1 分钟前",
         "todayClock": "07:30", "yesterdayAt": "昨天 14:05", "yesterday": "昨天",
         "weekday": "周日", "thisYear": "10月3日", "otherYear": "2025年11月3日",
-        "today": "今天", "typing": "张伟 正在输入…", "missing": "no_such_id_anywhere"}
+        "today": "今天", "typing": "张伟 正在输入…", "missing": "no_such_id_anywhere",
+        "heading": "11月1日 周日", "headingYesterday": "昨天", "headingOld": "2025年1月9日 周四",
+        "jump": "2 条新消息", "over": "太长了：超出 2000 字上限 1 个字"}
 
 
 def test_a_missing_chinese_id_falls_back_to_english(page):

@@ -9,6 +9,7 @@
  *   i.t('new_messages', {count: 3});      // "3 new messages" / "3 条新消息"
  *   i.relTime(iso, withClock);            // "just now" / "刚刚", "昨天 14:05"
  *   i.dayLabel(date);                     // "Today" / "今天", "3 Nov" / "11月3日"
+ *   i.dayHeading(date);                   // "Fri, 3 Nov" / "11月3日 周五"
  */
 (function (window) {
   'use strict';
@@ -126,6 +127,15 @@
       return date(d, now);
     }
 
+    // A day separator: Today, Yesterday, else the weekday and the date
+    // ('Fri, 3 Nov' / '11月3日 周五').
+    function dayHeading(d, nowMs) {
+      var now = new Date(nowMs === undefined ? Date.now() : nowMs);
+      if (sameDay(d, now)) { return t('today'); }
+      if (sameDay(d, new Date(now.getTime() - 86400000))) { return t('yesterday'); }
+      return t('day_heading', {weekday: weekday(d), date: date(d, now)});
+    }
+
     // A message's time relative to now: just now, N min ago, the clock today,
     // else the day (with the clock when withClock).
     function relTime(iso, withClock, nowMs) {
@@ -145,7 +155,7 @@
     }
 
     return {lang: cat.lang || tag, t: t, plural: plural, clock: clock, date: date,
-            weekday: weekday, dayLabel: dayLabel, relTime: relTime};
+            weekday: weekday, dayLabel: dayLabel, dayHeading: dayHeading, relTime: relTime};
   }
 
   window.ChatI18n = {create: create, pick: pick, match: match, available: available};

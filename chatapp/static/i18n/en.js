@@ -67,6 +67,25 @@
     chars_left: {one: '{count} character left', other: '{count} characters left'},
     members: {one: '{count} member', other: '{count} members'},
     list_sep: ', ',
+    // the widget's later words (new-message divider, outbox, counter, notifications)
+    day_heading: '{weekday}, {date}',
+    new_messages_divider: 'New messages',
+    jump_new: {one: '{count} new', other: '{count} new'},
+    jump_label: 'Scroll to the newest message',
+    too_long_by: {one: 'Too long: {count} character over the limit of {limit}',
+                  other: 'Too long: {count} characters over the limit of {limit}'},
+    too_long_notice: 'Messages are at most {limit} characters: shorten it to send.',
+    notify_me: 'Notify me of new messages',
+    notify_on: 'Notifications on (click to turn off)',
+    banner_reconnecting: 'No connection. Reconnecting\u2026 Messages wait and go out when it is back.',
+    banner_offline: 'Offline. Messages wait and go out when you are back.',
+    waiting_network: 'waiting for network\u2026',
+    waiting_network_state: 'Waiting for network\u2026',
+    retry_now: 'Retry now',
+    edit: 'Edit',
+    loading_conversations: 'Loading conversations',
+    loading_messages: 'Loading messages\u2026',
+    announce_message: '{name}: {text}',
     language: 'Language'
   }
 };

@@ -62,6 +62,23 @@
     chars_left: {other: '还可输入 {count} 个字'},
     members: {other: '{count} 位成员'},
     list_sep: '，',
+    day_heading: '{date} {weekday}',
+    new_messages_divider: '新消息',
+    jump_new: {other: '{count} 条新消息'},
+    jump_label: '滚动到最新消息',
+    too_long_by: {other: '太长了：超出 {limit} 字上限 {count} 个字'},
+    too_long_notice: '消息最多 {limit} 个字符，请删减后再发送。',
+    notify_me: '有新消息时通知我',
+    notify_on: '通知已开启（点击关闭）',
+    banner_reconnecting: '网络已断开，正在重新连接…消息会在连接恢复后发出。',
+    banner_offline: '已离线。消息会在你恢复联网后发出。',
+    waiting_network: '等待网络…',
+    waiting_network_state: '等待网络…',
+    retry_now: '立即重试',
+    edit: '编辑',
+    loading_conversations: '正在加载会话',
+    loading_messages: '正在加载消息…',
+    announce_message: '{name}：{text}',
     language: '语言'
   }
 };
