@@ -8,6 +8,7 @@ from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
+from flask_wtf.csrf import CSRFError
 
 from . import config, i18n
 from .accounts import User, search_users
@@ -66,6 +67,16 @@ def build(test_config=None):
     @app.context_processor
     def languages():
         return {"chat_languages": [(t, i18n.language_name(t)) for t in i18n.offered(app)]}
+
+    @app.errorhandler(CSRFError)
+    def form_expired(exc):
+        """A form without its token (expired, or sent from elsewhere): said in the
+        visitor's language, with a way back, instead of werkzeug's English page."""
+        return render_template(
+            "chat/error.html", heading=i18n.gettext("Please try again"),
+            message=i18n.gettext("This form has expired or did not come from this site. "
+                                 "Reload the page and send it again."),
+            back=request.path if request.path in ("/login", "/register") else url_for("index")), 400
 
     @app.post("/language")
     def set_language():

@@ -154,3 +154,11 @@ def test_not_logged_in_in_chinese(client):
     r = client.get("/chat/api/me", headers=ZH)
     assert r.status_code == 401
     assert r.json == {"error": {"code": "unauthorized", "message": "请先登录。"}}
+
+
+def test_a_form_without_its_token_is_refused_in_the_visitors_language(client):
+    r = client.post("/register", data={"username": "张伟", "password": PASSWORD}, headers=ZH)
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "这个表单已过期" in page and 'href="/register"' in page
+    assert client.get("/chat/api/me").status_code == 401
