@@ -1,9 +1,44 @@
-"""The one error type of the chat contract and its JSON body.
+"""The one error type of the chat contract, and the one place its JSON body is built.
 
 Messages are lazy (``chatapp.i18n._l``): they are written in the language of
 the request (or socket) when the body is built; codes never change.
 """
+from flask import jsonify
+
 from .i18n import _l
+
+#: The contract's code for each HTTP status chat answers with.
+HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
+              415: "unsupported", 429: "rate_limited"}
+
+
+def body(code, message):
+    """The contract's error object: ``{"error": {"code", "message"}}``.
+
+    ``str()`` translates a lazy message here, in the request's language."""
+    return {"error": {"code": code, "message": str(message)}}
+
+
+def response(exc):
+    """A Flask response for a ``ChatError``."""
+    return jsonify(exc.to_dict()), exc.status
+
+
+def http_response(exc):
+    """A Flask response for a werkzeug ``HTTPException`` under the chat API."""
+    message = HTTP_MESSAGES.get(exc.code, exc.description)
+    return jsonify(body(HTTP_CODES.get(exc.code, "invalid"), message)), exc.code
+
+
+#: The message of an HTTP error werkzeug raises under the chat API (a wrong
+#: method, an unknown URL...), in the request's language; others keep
+#: werkzeug's own description.
+HTTP_MESSAGES = {
+    400: _l("Bad request."), 401: _l("Log in first."), 403: _l("You may not do that."),
+    404: _l("Not found."), 405: _l("This method is not allowed here."),
+    413: _l("The request is too large."), 415: _l("Unsupported."),
+    429: _l("Too many requests; wait a few seconds."), 500: _l("Something went wrong; try again."),
+}
 
 
 class ChatError(Exception):
@@ -19,8 +54,7 @@ class ChatError(Exception):
             self.status = status
 
     def to_dict(self):
-        # str(): a lazy message is translated here, in the request's language.
-        return {"error": {"code": self.code, "message": str(self.message)}}
+        return body(self.code, self.message)
 
 
 def invalid(message):
@@ -63,16 +97,5 @@ def unsupported(message=_l("Unsupported.")):
     return ChatError("unsupported", message, 415)
 
 
-#: The message of an HTTP error werkzeug raises under the chat API (a wrong
-#: method, an unknown URL...), in the request's language; others keep
-#: werkzeug's own description.
-HTTP_MESSAGES = {
-    400: _l("Bad request."), 401: _l("Log in first."), 403: _l("You may not do that."),
-    404: _l("Not found."), 405: _l("This method is not allowed here."),
-    413: _l("The request is too large."), 415: _l("Unsupported."),
-    429: _l("Too many requests; wait a few seconds."), 500: _l("Something went wrong; try again."),
-}
-
-
-def http_message(exc):
-    return str(HTTP_MESSAGES.get(exc.code, exc.description))
+def internal(message=_l("Something went wrong; try again.")):
+    return ChatError("internal", message, 500)

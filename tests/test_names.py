@@ -3,9 +3,9 @@ plus ``_ . -``, 1-32 code points, unique under Unicode case folding."""
 import pytest
 from werkzeug.security import generate_password_hash
 
-from chatapp import names
-from chatapp.accounts import User
-from chatapp.models import db
+from chatapp.standalone import names
+from chatapp.standalone.models import User
+from chatapp.standalone.models import db
 
 PASSWORD = "password123"
 

@@ -1,7 +1,7 @@
-"""The standalone app: a small host site with its own users that embeds chat."""
+"""The standalone demo site: a small host with its own users, login and
+database that embeds chat like any other host (``flask run``)."""
 import os
 import secrets
-
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, render_template, request, url_for
@@ -10,9 +10,19 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 
-from . import config, i18n
-from .accounts import User, search_users
-from .models import db
+from .. import i18n
+from ..extension import Chat
+from .models import User, db, search_users
+
+#: The site's settings (chat's own ``CHAT_*`` defaults are ``chatapp.config``).
+DEFAULTS = {
+    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+}
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -37,12 +47,11 @@ def _secret_key(app):
         return key
 
 
-def build(test_config=None):
-    from . import Chat
-
+def create_app(test_config=None):
+    """The standalone chat site: its own users and login, chat embedded."""
     app = Flask("chatapp", instance_relative_config=True,
                 instance_path=os.environ.get("CHATAPP_INSTANCE_PATH") or None)
-    app.config.from_mapping(config.STANDALONE_DEFAULTS)
+    app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env()
@@ -92,8 +101,9 @@ def build(test_config=None):
                                 httponly=False, secure=request.is_secure)
         return response
 
-    from . import auth
+    from . import auth, cli
     app.register_blueprint(auth.bp)
+    app.cli.add_command(cli.chat_cli)  # chat's commands and the site's own
     for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account):
         csrf.exempt(view)  # JSON: guarded by the 415 rule and the same-origin check
 
@@ -106,5 +116,4 @@ def build(test_config=None):
 
     with app.app_context():
         db.create_all()  # no separate init step on a fresh machine
-    app.extensions["chat"].engine  # tune SQLite before the first request
     return app

@@ -1,10 +1,14 @@
-"""The standalone app's own user model: one host among others."""
+"""The standalone site's database and its own user model."""
 import sqlalchemy as sa
 from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..models import utcnow
 from . import names
-from .models import db, utcnow
+
+#: The site's database; chat's table joins its metadata.
+db = SQLAlchemy()
 
 
 class User(UserMixin, db.Model):
@@ -13,7 +17,7 @@ class User(UserMixin, db.Model):
     id = db.Column(db.Integer, primary_key=True)
     username = db.Column(db.String(32), nullable=False)
     # Names are unique regardless of case (Unicode case folding, see
-    # chatapp.names.key); the index enforces it on every DB.
+    # chatapp.standalone.names.key); the index enforces it on every DB.
     username_key = db.Column(db.String(32), nullable=False, unique=True)
     password_hash = db.Column(db.String(255), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
