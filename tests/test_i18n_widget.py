@@ -184,3 +184,27 @@ def test_pick_follows_widget_then_page_then_server(page, widget_lang, html_lang,
 def test_values_are_text_not_markup(page):
     r = page.evaluate("ChatI18n.create('en').t('is_typing', {name: '<b>x</b>{count}'})")
     assert r == "<b>x</b>{count} is typing\u2026"
+
+
+NOT_WORDS = {  # literals in chat.js that are code, not words a user reads
+    "use strict", "Accept", "Accept-Language", "Content-Type", "io server disconnect",
+    "io client disconnect", "noopener noreferrer nofollow", "bold 30px sans-serif",
+    "; path=/; max-age=31536000; samesite=lax", "Escape", "Enter", "ArrowDown", "ArrowUp",
+    "Tab", "Process", "Backspace", "Home", "End", "PageUp", "PageDown"}
+
+
+def test_chat_js_shows_no_word_outside_the_catalog():
+    """Words a user reads come from t('id'): a new English literal in chat.js
+    (a label, a placeholder, a status) would stay English in every language."""
+    import re
+    found = []
+    for token in esprima.tokenize((STATIC / "chat.js").read_text(encoding="utf-8")):
+        if token.type != "String":
+            continue
+        text = token.value[1:-1]
+        if text in NOT_WORDS or re.fullmatch(r"[\w-]*chat-[\w -]*", text) \
+                or re.fullmatch(r"M[\d .,a-zA-Z-]*", text):
+            continue
+        if re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", text) or re.fullmatch(r"[A-Z][a-z]{2,}.*", text):
+            found.append(text)
+    assert found == [], "put these in static/i18n/*.js and use t('id')"

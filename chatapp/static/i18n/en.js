@@ -71,6 +71,7 @@
     day_heading: '{weekday}, {date}',
     new_messages_divider: 'New messages',
     jump_new: {one: '{count} new', other: '{count} new'},
+    jump_label_new: {one: 'Scroll to {count} new message', other: 'Scroll to {count} new messages'},
     jump_label: 'Scroll to the newest message',
     too_long_by: {one: 'Too long: {count} character over the limit of {limit}',
                   other: 'Too long: {count} characters over the limit of {limit}'},

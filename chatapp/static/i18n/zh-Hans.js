@@ -65,6 +65,7 @@
     day_heading: '{date} {weekday}',
     new_messages_divider: '新消息',
     jump_new: {other: '{count} 条新消息'},
+    jump_label_new: {other: '滚动到 {count} 条新消息'},
     jump_label: '滚动到最新消息',
     too_long_by: {other: '太长了：超出 {limit} 字上限 {count} 个字'},
     too_long_notice: '消息最多 {limit} 个字符，请删减后再发送。',
