@@ -101,8 +101,8 @@ def test_chat_in_chinese_beside_english(open_chat, screenshot):
     expect(page.locator("#chat-input")).to_have_attribute("placeholder", "输入消息…")
     zhang.send("你好，Carol！")
     mine = zhang.bubble("你好，Carol！", "self")
-    expect(mine.locator(".chat-stamp")).to_have_text("刚刚")
-    expect(mine.locator(".chat-state")).to_have_text(re.compile("^(已发送|已读)$"))
+    expect(mine.locator(".chat-state")).to_have_text(re.compile("^(已发送|已送达|已读)$"))
+    expect(zhang.page.locator(".chat-day").first).to_have_text("今天")
     expect(zhang.item(carol).locator(".chat-preview")).to_have_text("我：你好，Carol！")
     expect(carol.item(zhang).locator(".chat-time")).to_have_text("just now")
     expect(carol.item(zhang).locator("button")).to_have_attribute(
@@ -126,7 +126,7 @@ def test_times_a_day_later_and_older_in_chinese(browser, open_chat):
     zhang.search_and_open(bob)
     zhang.send("昨天的消息")
     expect(bob.item(zhang)).to_have_count(1)
-    sent = zhang.page.locator(".chat-self .chat-stamp").first.get_attribute("data-time")
+    sent = zhang.page.locator(".chat-self time").first.get_attribute("data-time")
     sent = datetime.datetime.fromisoformat(sent.replace("Z", "+00:00")).astimezone(
         ZoneInfo("Asia/Shanghai"))
     clock = f"{sent:%H:%M}"
@@ -137,7 +137,10 @@ def test_times_a_day_later_and_older_in_chinese(browser, open_chat):
         return (f"{sent.month}月{sent.day}日" if later.year == sent.year
                 else f"{sent.year}年{sent.month}月{sent.day}日")
 
-    for days, row in ((1, "昨天"), (3, "周" + weekday), (40, date_at(40))):
+    # the list row's time, and the day separator above the message
+    for days, row, heading in ((1, "昨天", "昨天"),
+                               (3, "周" + weekday, f"{date_at(3)} 周{weekday}"),
+                               (40, date_at(40), f"{date_at(40)} 周{weekday}")):
         context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
         try:
             context.clock.install(time=sent + datetime.timedelta(days=days, seconds=1))
@@ -149,7 +152,8 @@ def test_times_a_day_later_and_older_in_chinese(browser, open_chat):
             item = page.locator(f'.chat-list li[data-user-id="{bob.user["id"]}"]')
             expect(item.locator(".chat-time")).to_have_text(row)
             item.locator("button").click()
-            expect(page.locator(".chat-self .chat-stamp").first).to_have_text(f"{row} {clock}")
+            expect(page.locator(".chat-day").first).to_have_text(heading)
+            expect(page.locator(".chat-self time").first).to_have_text(clock)
         finally:
             context.close()
 
@@ -254,8 +258,8 @@ def test_no_clipped_cjk_glyphs(open_chat, screenshot, viewport):
 
 
 def test_host_page_in_chinese_with_an_english_browser(open_chat):
-    """A page written lang="zh-CN" gets chat in Chinese, server errors included,
-    whatever the browser's own language (here English)."""
+    """A page written lang="zh-CN" gets chat in Chinese, the server's words
+    included, whatever the browser's own language (here English)."""
     zhang = open_chat("zhang", go=False)
     bob = open_chat("bob")
 
@@ -265,12 +269,21 @@ def test_host_page_in_chinese_with_an_english_browser(open_chat):
         assert 'lang="zh-CN"' in body
         route.fulfill(response=response, body=body)
 
+    asked = []
     zhang.page.route(zhang.server.url + "/", as_chinese_page)
+    zhang.page.on("request", lambda r: asked.append(r.headers.get("accept-language"))
+                  if "/chat/api/" in r.url else None)
     zhang.goto().wait_connected()
     expect(zhang.page.locator("#chat-widget")).to_have_attribute("lang", "zh-Hans")
     expect(zhang.page.locator(".chat-status")).to_have_text("已连接")
-    zhang.search_and_open(bob)
-    zhang.page.locator("#chat-input").fill("长" * 2001)
-    zhang.page.locator("#chat-input").press("Enter")
-    expect(zhang.page.locator(".chat-error").first).to_have_text(
-        "未发送：消息最多 2000 个字符。", timeout=20000)
+    assert asked and set(asked) == {"zh-Hans"}  # the widget's requests ask for its language
+    # an ack on the widget's own socket, opened with its language
+    ack = zhang.page.evaluate("""() => new Promise(function (done) {
+        ChatWidget.socket.emit('chat-to', {to: 'not an id', content: 'x'}, done); })""")
+    assert ack["ok"] is False and ack["error"]["code"] == "invalid"
+    assert ack["error"]["message"] == "`to` 必须是用户 id（整数）。"
+    me = zhang.page.evaluate("""() => new Promise(function (done) {
+        var x = new XMLHttpRequest(); x.open('GET', '/chat/api/me');
+        x.setRequestHeader('Accept-Language', 'en'); x.onload = function () { done(JSON.parse(x.responseText)); };
+        x.send(); })""")
+    assert me["locale"] == "en"  # the header decides when no cookie does
