@@ -54,4 +54,12 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
+#: Languages offered (BCP 47 tags, e.g. ``["en", "zh-Hans"]``); ``None`` offers
+#: every language chat has a catalog for (English and Simplified Chinese).
+CHAT_LANGUAGES = None
+
+#: The language when neither the host, the ``chat_lang`` cookie nor
+#: ``Accept-Language`` picks an offered one.
+CHAT_DEFAULT_LANGUAGE = "en"
+
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}

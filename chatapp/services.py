@@ -6,37 +6,38 @@ Every function takes the per-app ``ChatState`` and plain values, raises
 import sqlalchemy as sa
 
 from . import errors, inputs, realtime, users
+from .i18n import _l
 from .models import message_dict, storable, utcnow
 
 
-def _check_other(state, me, other, verb):
+def _check_other(state, me, other, to_self):
     """``other`` must be a real user, not ``me``, whom ``me`` may reach."""
     if other == me:
-        raise errors.invalid(f"You cannot {verb} yourself.")
+        raise errors.invalid(to_self)
     if not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     if not users.can_message(state, me, other):
-        raise errors.forbidden("You may not message this user.")
+        raise errors.forbidden(_l("You may not message this user."))
 
 
 def send_message(state, sender, data, sid=None):
     """Store a ``chat-to`` payload and deliver it; return the ack body."""
     if not isinstance(data, dict):
-        raise errors.invalid("The payload must be an object.")
+        raise errors.invalid(_l("The payload must be an object."))
     to = inputs.user_id(state, data.get("to"), "to")
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
-        raise errors.invalid("`content` must be a string of valid characters.")
+        raise errors.invalid(_l("`content` must be a string of valid characters."))
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str)
                                   or not 0 < len(client_id) <= 64 or not storable(client_id)):
-        raise errors.invalid("`client_id` must be a string of 1 to 64 characters.")
+        raise errors.invalid(_l("`client_id` must be a string of 1 to 64 characters."))
     content = content.strip()
     if not content:
         raise errors.empty()
     if len(content) > state.max_length:
         raise errors.too_long(state.max_length)
-    _check_other(state, sender, to, "message")
+    _check_other(state, sender, to, _l("You cannot message yourself."))
     if client_id is not None and state.limiter.limit:
         # The store answers a resend by itself; asking first only keeps a
         # resend from spending the sender's rate limit.
@@ -63,7 +64,7 @@ def _ack(state, row, duplicate):
 def mark_read(state, reader, other, up_to):
     """Mark ``other``'s messages to ``reader`` read up to ``up_to``; emit ``read``."""
     up_to = inputs.message_id(up_to, "up_to")
-    _check_other(state, reader, other, "read messages from")
+    _check_other(state, reader, other, _l("You cannot read messages from yourself."))
     t = state.table
     with state.engine.begin() as conn:
         conn.execute(
@@ -79,16 +80,16 @@ def mark_read(state, reader, other, up_to):
 def typing(state, sender, data):
     """Forward a typing notice to its recipient."""
     if not isinstance(data, dict):
-        raise errors.invalid("The payload must be an object.")
+        raise errors.invalid(_l("The payload must be an object."))
     to = inputs.user_id(state, data.get("to"), "to")
-    _check_other(state, sender, to, "message")
+    _check_other(state, sender, to, _l("You cannot message yourself."))
     realtime.push(state, (to,), "typing", {"from": sender})
 
 
 def history(state, me, other, before=None, after=None, limit=None):
     """One page of the conversation of ``me`` and ``other``, oldest first."""
     if other != me and not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     t = state.table
     newer = after is not None
     bound = t.c.id > after if newer else (t.c.id < before if before is not None else sa.true())
