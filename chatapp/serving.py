@@ -72,9 +72,9 @@ def green_database_waits():
     os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
     waiting = sys.modules.get("psycopg.waiting")
     if waiting is not None and waiting.wait is getattr(waiting, "wait_c", None):
-        log.warning("psycopg was imported before chatapp.serving.monkey_patch(): its "
-                    "waits block every green thread. Patch first, or set "
-                    "PSYCOPG_WAIT_FUNC=wait_select in the environment.")
+        log.warning("psycopg was imported before chatapp.serving.green_database_waits(): "
+                    "its waits block every green thread. Call it before the app is set "
+                    "up, or set PSYCOPG_WAIT_FUNC=wait_select in the environment.")
         return False
     return True
 
@@ -129,11 +129,14 @@ def production(app, drain_on_sigterm=None):
     - under gunicorn's async workers, SIGTERM drains chat (acks in flight
       sent, every socket closed so clients reconnect elsewhere) before
       gunicorn's own handler stops the worker.
-    ``serve`` calls it; a host serving with gunicorn calls it in its module.
+    ``wsgi.py`` calls it for every server; so does a host's own entry module.
     """
     socketio = app.extensions["socketio"]
     green_database_waits()
-    path = socketio.server_options.get("socketio_path") or "socket.io"
+    if isinstance(app.wsgi_app, RequestLimits):
+        return None  # called before
+    # Flask-SocketIO's middleware knows the path it serves Engine.IO on.
+    path = getattr(getattr(socketio, "sockio_mw", None), "engineio_path", None) or "socket.io"
     app.wsgi_app = RequestLimits(app.wsgi_app, engineio_path=path,
                                  engineio_limit=socketio.server.eio.max_http_buffer_size,
                                  body_limit=app.config.get("MAX_CONTENT_LENGTH"))
