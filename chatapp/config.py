@@ -10,7 +10,8 @@ CHAT_HISTORY_PAGE_SIZE = 20
 #: Largest ``limit`` a history request may ask for.
 CHAT_HISTORY_MAX_PAGE = 100
 
-#: ``chat-to`` sends allowed per user per 10 seconds; ``0`` turns it off.
+#: ``chat-to`` sends allowed per user in any 10 seconds (counted in Redis,
+#: across processes, when ``CHAT_MESSAGE_QUEUE`` is set); ``0`` turns it off.
 CHAT_RATE_LIMIT = 50
 
 #: Origins, besides the page's own, allowed to open chat sockets.
@@ -54,16 +55,3 @@ CHAT_GROUP_COMMIT_MAX = 256
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
-
-#: Settings of the standalone app (``create_app``) only.
-STANDALONE_DEFAULTS = {
-    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "REMEMBER_COOKIE_HTTPONLY": True,
-    "WTF_CSRF_TIME_LIMIT": None,
-    # Request bodies: the site's own are small JSON; chatapp.serving.RequestLimits
-    # answers a larger Content-Length with 413 before the body is read.
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
-}

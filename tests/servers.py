@@ -7,7 +7,7 @@
 """
 import sys
 
-from conftest import LiveServer
+from helpers import LiveServer
 
 KINDS = ("eventlet", "gevent", "gunicorn-gevent", "threading")
 #: The servers a production deployment runs (limits and draining apply).

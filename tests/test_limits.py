@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import read_until_closed
+from helpers import read_until_closed
 from servers import PRODUCTION, Server
 
 pytestmark = pytest.mark.server

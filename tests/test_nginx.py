@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, free_port, read_until_closed
+from helpers import ROOT, free_port, read_until_closed
 from realservices import ChatClient, postgres_database, queue_env, redis_corner
 from servers import Server
 
