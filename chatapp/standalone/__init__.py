@@ -22,6 +22,9 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Request bodies: the site's own are small JSON; chatapp.serving.RequestLimits
+    # answers a larger Content-Length with 413 before the body is read.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
 login_manager = LoginManager()
