@@ -54,6 +54,20 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
+#: Group conversations (contract v2.0); ``False`` offers direct chat only.
+CHAT_GROUPS = True
+
+#: Most members of a group, its owner included.
+CHAT_GROUP_MAX_MEMBERS = 256
+
+#: Seconds after sending during which a message may be edited; ``0``: always.
+CHAT_EDIT_WINDOW = 0
+
+#: Bring chat's tables to this release's schema when the app starts (runs
+#: chat's Alembic revisions). Off by default for a host, which runs
+#: ``flask chat db-upgrade`` (or its own migrations) when it deploys.
+CHAT_MIGRATE_ON_START = False
+
 #: Languages offered (BCP 47 tags, e.g. ``["en", "zh-Hans"]``); ``None`` offers
 #: every language chat has a catalog for (English and Simplified Chinese).
 CHAT_LANGUAGES = None

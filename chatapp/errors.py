@@ -99,3 +99,7 @@ def unsupported(message=_l("Unsupported.")):
 
 def internal(message=_l("Something went wrong; try again.")):
     return ChatError("internal", message, 500)
+
+
+def blocked(message="You cannot reach this user: one of you blocked the other."):
+    return ChatError("blocked", message, 403)

@@ -8,9 +8,10 @@ from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
+from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError
 
-from .. import i18n
+from .. import i18n, migrate
 from ..extension import Chat
 from .models import User, db, search_users
 
@@ -22,6 +23,9 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # One process on a fresh clone: `flask run` upgrades its own database. Sites
+    # that start several processes at once turn it off and run `flask db upgrade`.
+    "CHAT_MIGRATE_ON_START": True,
     # Request bodies: the site's own are small JSON; chatapp.serving.RequestLimits
     # answers a larger Content-Length with 413 before the body is read.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -71,7 +75,9 @@ def create_app(test_config=None):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
-    Chat().init_app(app, user_model=User, db=db, search_users=search_users)
+    state = Chat().init_app(app, user_model=User, db=db, search_users=search_users)
+    state.owns_user_table = True  # chat's revisions make the users table too
+    Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
     # The site's own pages speak chat's catalog in the language chat picks.
     Babel(app, locale_selector=i18n.babel_selector, default_domain=i18n.DOMAIN,
           default_translation_directories=i18n.TRANSLATIONS)
@@ -118,5 +124,6 @@ def create_app(test_config=None):
         return render_template("chat/index.html")
 
     with app.app_context():
-        db.create_all()  # no separate init step on a fresh machine
+        # A new database is created at the newest revision: nothing to set up.
+        migrate.prepare(state, migrate=app.config["CHAT_MIGRATE_ON_START"])
     return app

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from .. import errors, realtime, transport, users
+from .. import errors, realtime, services, transport, users
 from ..errors import ChatError
 from ..i18n import _l
 from ..inputs import json_body
@@ -111,6 +111,7 @@ def api_delete_account():
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
     t = state.table
+    services.forget_user(state, user.id)  # groups, conversations, blocks
     db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
     db.session.delete(user)
     db.session.commit()

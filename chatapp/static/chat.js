@@ -652,6 +652,143 @@
     socket.on('read', onRead);
     socket.on('presence', onPresence);
     socket.on('typing', onTyping);
+    socket.on('message-edited', onChanged);
+    socket.on('message-deleted', function (e) {
+      if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+    });
+  }
+
+  // -- edits and deletes (contract v2.0) -------------------------------------------
+
+  var changes = 0;  // bumped by every edit or delete: the screen redraws every bubble
+
+  function onChanged(m) {
+    if (!m || typeof m.id !== 'number') { return; }
+    for (var k in convs) {
+      if (!Object.prototype.hasOwnProperty.call(convs, k)) { continue; }
+      var c = convs[k];
+      var old = c.byId[m.id] || (c.last && c.last.id === m.id ? c.last : null);
+      if (!old) { continue; }
+      old.deleted = !!m.deleted;
+      old.content = m.deleted ? '' : m.content;
+      if (m.edited_at) { old.edited_at = m.edited_at; }
+      if (m.rev) { old.rev = m.rev; }
+      if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
+      // Replies quoting it quote what it says now (or its tombstone).
+      for (var i = 0; i < c.msgs.length; i++) {
+        var q = c.msgs[i].reply_to;
+        if (q && q.id === m.id) {
+          c.msgs[i].reply_to = {id: q.id, from: q.from, deleted: !!m.deleted,
+                                content: m.deleted ? '' : String(m.content).slice(0, 200)};
+        }
+      }
+      changes += 1;
+      refresh(c);
+      renderList();
+      saveSoon(c);
+      return;
+    }
+  }
+
+  var editing = null;  // {id, c}: the own message the composer is changing
+
+  function startEditing(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (me && sameId(m.from, me.id) && !m.deleted) {
+        editing = {id: m.id, c: c};
+        ui.input.value = m.content;
+        toggle(ui.form, 'is-editing', true);
+        c.notice = 'Editing your message: Enter saves, Escape cancels.';
+        refresh(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function stopEditing() {
+    if (!editing) { return; }
+    var c = editing.c;
+    editing = null;
+    toggle(ui.form, 'is-editing', false);
+    ui.input.value = '';
+    c.notice = '';
+    refresh(c);
+  }
+
+  function saveEdit() {
+    var e = editing;
+    var text = String(ui.input.value).trim();
+    if (!text) { return; }
+    emit('edit', {id: e.id, content: text}, function (err, ack) {
+      if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
+        e.c.notice = 'Not saved: ' + ((ack && ack.error && ack.error.message) || 'try again');
+        refresh(e.c);
+      }
+    });
+    stopEditing();
+  }
+
+  var replying = null;  // {id, from, content, c}: the message the next one answers
+
+  function startReplying(id) {
+    var m = current && current.byId[id];
+    if (!m || m.deleted) { return; }
+    if (editing) { stopEditing(); }
+    replying = {id: m.id, from: m.from, content: String(m.content), c: current};
+    setText(ui.replyText, 'Replying to ' + (sameId(m.from, me.id) ? 'yourself' : nameOf(current.other)) +
+      ': ' + String(m.content).slice(0, 200));
+    show(ui.replyBar, true);
+    ui.input.focus();
+  }
+
+  function stopReplying() {
+    replying = null;
+    show(ui.replyBar, false);
+  }
+
+  function scrollToMessage(id) {
+    var li = ui.messages.querySelector('li[data-message-id="' + id + '"]');
+    if (!li) { return; }
+    li.scrollIntoView({block: 'center'});
+    toggle(li, 'is-highlighted', true);
+    window.setTimeout(function () { toggle(li, 'is-highlighted', false); }, 1500);
+  }
+
+  // -- blocks: whom this user blocked (the server enforces it both ways) --------------
+
+  var blocked = {};
+
+  function loadBlocks() {
+    api('/blocks', function (err, data) {
+      if (err || !data || !data.users) { return; }
+      blocked = {};
+      for (var i = 0; i < data.users.length; i++) { blocked[key(data.users[i].id)] = true; }
+      if (current) { renderHeader(current); }
+    });
+  }
+
+  function toggleBlock() {
+    var c = current;
+    if (!c) { return; }
+    var was = !!blocked[c.key];
+    if (!was && !window.confirm('Block ' + nameOf(c.other) +
+        '? Neither of you can write to the other until you unblock.')) { return; }
+    request(was ? 'DELETE' : 'PUT', PREFIX + '/api/blocks/' + encodeURIComponent(c.other.id), undefined,
+      function (err) {
+        if (err) { return; }
+        if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
+        c.notice = was ? '' : 'You blocked ' + nameOf(c.other) + '. Unblock to write again.';
+        refresh(c);
+      });
+  }
+
+  function deleteMessage(id) {
+    if (!window.confirm('Delete this message for everyone?')) { return; }
+    emit('delete', {id: id}, function (err, ack) {
+      if (ack && ack.ok) { onChanged({id: id, deleted: true, content: ''}); }
+    });
   }
 
   function unsync() {
@@ -667,6 +804,37 @@
     if (current) { sync(current); }
     loadList();
     restartOutbox();
+    catchUpChanges();
+    loadBlocks();
+  }
+
+  // Edits and deletes missed while away, through the server-wide change number
+  // (`rev`, kept in the cache): new messages come with each conversation's own
+  // catch-up above; what changed in messages already shown is applied here.
+  var syncingRevs = false;
+
+  function catchUpChanges() {
+    if (syncingRevs) { return; }
+    var since = cache.get('rev');
+    syncingRevs = true;
+    if (typeof since !== 'number') {
+      api('/sync', function (err, data) {  // a first start: only where to begin
+        syncingRevs = false;
+        if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
+      });
+      return;
+    }
+    (function page(from) {
+      api('/sync?since=' + from + '&limit=500', function (err, data) {
+        if (err || !data || typeof data.rev !== 'number') { syncingRevs = false; return; }
+        var list = data.messages || [];
+        for (var i = 0; i < list.length; i++) {
+          if (list[i] && (list[i].deleted || list[i].edited_at)) { onChanged(list[i]); }
+        }
+        cache.set('rev', data.rev);
+        if (data.has_more && data.rev > from) { page(data.rev); } else { syncingRevs = false; }
+      });
+    }(since));
   }
 
   function checkSession() {
@@ -850,6 +1018,11 @@
     if (!text || !me || codePoints(text) > MAX_LENGTH) { return false; }
     var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
+    if (replying && replying.c === c) {
+      p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
+                    deleted: false};
+      stopReplying();
+    }
     c.pending.push(p);
     c.notice = '';
     flushOutbox();  // on the wire first; then the screen and the cache
@@ -866,7 +1039,9 @@
     p.status = 'pending';
     p.error = null;
     window.setTimeout(function () { refresh(c); }, 0);
-    emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
+    var payload = {to: c.other.id, content: p.content, client_id: p.client_id};
+    if (p.reply_to) { payload.reply_to = p.reply_to.id; }
+    emit('chat-to', payload, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
       if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
@@ -1063,6 +1238,8 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
+    ui.block = attrs(el('button', 'chat-block', 'Block'), {type: 'button', 'aria-pressed': 'false'});
+    header.appendChild(ui.block);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
       ui.closeConv = button('chat-icon-button chat-close chat-close-conv', t('close_chat'), 'close');
@@ -1097,6 +1274,14 @@
     box.appendChild(ui.typing);
     ui.notice = attrs(el('p', 'chat-notice'), {role: 'status'});
     box.appendChild(ui.notice);
+
+    ui.replyBar = el('div', 'chat-reply-draft');
+    ui.replyText = el('span', 'chat-reply-draft-text');
+    ui.replyCancel = button('chat-reply-cancel', 'Cancel the reply', null, '\u00d7');
+    ui.replyBar.appendChild(ui.replyText);
+    ui.replyBar.appendChild(ui.replyCancel);
+    show(ui.replyBar, false);
+    box.appendChild(ui.replyBar);
 
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
@@ -1176,6 +1361,7 @@
   }
 
   function updateItem(c) {
+    if (c.last && c.last.conversation) { c.node.setAttribute('data-conversation-id', c.last.conversation); }
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
@@ -1216,6 +1402,9 @@
 
   // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
+    var isBlocked = !!blocked[c.key];
+    setText(ui.block, isBlocked ? 'Unblock' : 'Block');
+    ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
     setText(ui.otherState, connected ? (c.other.online ? t('online') : t('offline')) : t('waiting_network'));
@@ -1256,7 +1445,7 @@
     var lastMine = lastOfMine(c);
     // Only the tail can change when nothing else did: the last bubble shown
     // (its group may end), the new ones, and the pending ones.
-    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id].join('|');
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes].join('|');
     var from = 0;
     if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
     ul.chatSig = sig;
@@ -1350,14 +1539,56 @@
     li.appendChild(day);
     li.appendChild(divider);
     var bubble = el('div', 'chat-bubble');
-    bubble.appendChild(appendLinked(el('div', 'chat-text'), String(m.content)));
+    var text = el('div', 'chat-text');
+    bubble.appendChild(text);
     var meta = el('div', 'chat-meta');
     meta.appendChild(attrs(timeNode('chat-stamp', false), {'data-clock': '1'}));
-    meta.appendChild(el('span', 'chat-state'));
+    var state = el('span', 'chat-state');
+    meta.appendChild(state);
     bubble.appendChild(meta);
+    var rep = button('chat-reply-button', 'Reply to this message', null, 'Reply');
+    show(rep, false);
+    bubble.appendChild(rep);
+    var del = null;
+    if (mine) {
+      del = button('chat-delete', 'Delete this message', null, 'Delete');
+      show(del, false);
+      bubble.appendChild(del);
+    }
     li.appendChild(bubble);
-    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: meta.lastChild};
+    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
+                    text: text, del: del, reply: rep};
+    renderText(li, m);
     return li;
+  }
+
+  // The text of a bubble, or its tombstone; "edited" after a changed one.
+  function renderText(li, m) {
+    var q = m.reply_to;
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content +
+      (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
+    if (li.chatTextSig === sig) { return; }
+    li.chatTextSig = sig;
+    var text = li.chatParts.text;
+    clear(text);
+    toggle(li, 'is-deleted', !!m.deleted);
+    if (q && typeof q.id === 'number') {
+      var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
+      var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
+        : (me && sameId(q.from, me.id) ? 'You' : '');
+      if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
+      quote.appendChild(el('span', 'chat-reply-text', q.deleted ? 'Message deleted' : String(q.content)));
+      text.appendChild(quote);
+    }
+    if (m.deleted) {
+      text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
+      return;
+    }
+    appendLinked(text, String(m.content));
+    if (m.edited_at) {
+      text.appendChild(document.createTextNode(' '));
+      text.appendChild(el('span', 'chat-edited', '(edited)'));
+    }
   }
 
   function closeInTime(a, b) {
@@ -1371,7 +1602,17 @@
     var isNewFrom = newFrom !== null && m.id === newFrom;
     var grouped = closeInTime(prev, m) && !isNewFrom;
     var groupEnd = !closeInTime(m, next) || (next && newFrom !== null && next.id === newFrom);
-    if (m.id) { li.setAttribute('data-id', m.id); }
+    if (m.id) {
+      li.setAttribute('data-id', m.id);
+      li.setAttribute('data-message-id', m.id);
+    }
+    renderText(li, m);
+    parts.reply.setAttribute('data-reply', m.id || '');
+    show(parts.reply, !!m.id && !m.deleted && !m.status);
+    if (parts.del) {
+      parts.del.setAttribute('data-delete', m.id || '');
+      show(parts.del, !!m.id && !m.deleted && !m.status);
+    }
     var newDay = !prev || !sameDay(new Date(Date.parse(prev.sent_at)), new Date(Date.parse(m.sent_at)));
     setText(parts.day, newDay ? dayLabel(m.sent_at) : '');
     show(parts.day, newDay);
@@ -1562,6 +1803,23 @@
     ui.input.focus();
   }
 
+  // A conversation by its contract v2.0 id (direct ones: this widget shows no groups yet).
+  function openConversationById(id) {
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last &&
+          sameId(convs[k].last.conversation, id)) {
+        openConversation(convs[k]);
+        return;
+      }
+    }
+    api('/conversations', function (err, data) {
+      var list = (!err && data && data.conversations) || [];
+      for (var i = 0; i < list.length; i++) {
+        if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
+      }
+    });
+  }
+
   function openUser(userId) {
     if (!ready) { queuedOpen = userId; setPanel(true); return; }
     var id = toId(userId);
@@ -1634,7 +1892,9 @@
     });
     on(ui.form, 'submit', function (e) {
       e.preventDefault();
-      if (current && tooLong(ui.input.value)) {
+      if (editing) {
+        saveEdit();
+      } else if (current && tooLong(ui.input.value)) {
         current.notice = t('too_long_notice', {limit: MAX_LENGTH});
         refresh(current);
       } else if (current && send(current, ui.input.value)) {
@@ -1649,6 +1909,15 @@
       if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !composing(e)) {
         e.preventDefault();
         ui.send.click();
+      } else if ((e.key === 'ArrowUp' || e.keyCode === 38) && !ui.input.value && current &&
+                 !editing && startEditing(current)) {
+        e.preventDefault();  // up-arrow in an empty box edits your last message
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && editing) {
+        e.preventDefault();
+        stopEditing();
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && replying) {
+        e.preventDefault();
+        stopReplying();
       }
     });
     on(ui.input, 'input', function () {
@@ -1679,8 +1948,16 @@
       if (b) { retry(b.getAttribute('data-retry')); }
       var edit = closest(e.target, '[data-edit]');
       if (edit) { editRefused(edit.getAttribute('data-edit')); }
+      var quote = closest(e.target, '[data-quote]');
+      if (quote) { scrollToMessage(quote.getAttribute('data-quote')); }
+      var rep = closest(e.target, '[data-reply]');
+      if (rep && rep.getAttribute('data-reply')) { startReplying(+rep.getAttribute('data-reply')); }
+      var del = closest(e.target, '[data-delete]');
+      if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
+    on(ui.block, 'click', toggleBlock);
+    on(ui.replyCancel, 'click', function () { stopReplying(); ui.input.focus(); });
     if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {
       on(ui.launcher, 'click', function () { setPanel(!panelOpen); if (panelOpen) { ui.search.focus(); } });
@@ -1816,6 +2093,7 @@
 
   var ChatWidget = {
     open: openUser,
+    openConversation: openConversationById,
     logout: logout,
     socket: null,
     mode: MODE,
