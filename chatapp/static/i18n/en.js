@@ -87,6 +87,25 @@
     loading_conversations: 'Loading conversations',
     loading_messages: 'Loading messages\u2026',
     announce_message: '{name}: {text}',
-    language: 'Language'
+    language: 'Language',
+    // edit, reply, delete, block
+    editing_notice: 'Editing your message: Enter saves, Escape cancels.',
+    not_saved: 'Not saved: {reason}',
+    try_again: 'try again',
+    replying_to: 'Replying to {name}: {text}',
+    yourself: 'yourself',
+    block_confirm: 'Block {name}? Neither of you can write to the other until you unblock.',
+    you_blocked: 'You blocked {name}. Unblock to write again.',
+    delete_confirm: 'Delete this message for everyone?',
+    block: 'Block',
+    unblock: 'Unblock',
+    cancel_reply: 'Cancel the reply',
+    reply_label: 'Reply to this message',
+    reply: 'Reply',
+    delete_label: 'Delete this message',
+    delete_action: 'Delete',
+    you: 'You',
+    message_deleted: 'Message deleted',
+    edited_mark: '(edited)'
   }
 };

@@ -80,6 +80,25 @@
     loading_conversations: '正在加载会话',
     loading_messages: '正在加载消息…',
     announce_message: '{name}：{text}',
-    language: '语言'
+    language: '语言',
+    // edit, reply, delete, block
+    editing_notice: '正在编辑消息：按 Enter 保存，按 Esc 取消。',
+    not_saved: '未保存：{reason}',
+    try_again: '请重试',
+    replying_to: '回复 {name}：{text}',
+    yourself: '自己',
+    block_confirm: '屏蔽 {name}？解除屏蔽之前，你们将无法互发消息。',
+    you_blocked: '你已屏蔽 {name}。解除屏蔽后才能发送消息。',
+    delete_confirm: '要为所有人删除这条消息吗？',
+    block: '屏蔽',
+    unblock: '解除屏蔽',
+    cancel_reply: '取消回复',
+    reply_label: '回复这条消息',
+    reply: '回复',
+    delete_label: '删除这条消息',
+    delete_action: '删除',
+    you: '你',
+    message_deleted: '消息已删除',
+    edited_mark: '（已编辑）'
   }
 };
