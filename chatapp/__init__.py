@@ -58,7 +58,7 @@ class Chat:
     del _hook
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
-        from . import ops  # adds /healthz to the blueprint before it is registered
+        from . import headers, ops  # ops adds /healthz to the blueprint before it is registered
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
@@ -85,6 +85,8 @@ class Chat:
         app.register_blueprint(bp, url_prefix=state.url_prefix)
         _exempt_from_host_csrf(app, bp)
         ops.init_app(app, state)
+        headers.init_app(app, state)
+        _close_sockets_on_logout(app, state)
         previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
         app.register_error_handler(
             HTTPException, _json_errors_under(state.url_prefix + "/api/", previous))
@@ -103,7 +105,8 @@ class Chat:
                   if app.config.get(f"SOCKETIO_{k.upper()}") is not None}
         return SocketIO(app, message_queue=queue, cors_allowed_origins=origin_ok,
                         channel=app.config["CHAT_QUEUE_CHANNEL"],
-                        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"), **timing)
+                        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
+                        max_http_buffer_size=app.config["CHAT_SOCKET_MAX_BYTES"], **timing)
 
     def _make_presence(self, app):
         if app.config["CHAT_MESSAGE_QUEUE"]:
@@ -128,6 +131,19 @@ def _check_user_model(user_model):
                         "class) whose rows are your users.") from None
 
 
+def _close_sockets_on_logout(app, state):
+    """Whoever logs a user out with Flask-Login, that user's chat sockets close."""
+    from flask_login import user_logged_out
+
+    from .realtime import disconnect_user
+
+    def closed(sender, user=None, **extra):
+        if user is not None and getattr(user, "is_authenticated", False):
+            disconnect_user(state, state.user_id(user))
+
+    user_logged_out.connect(closed, app, weak=False)
+
+
 def _exempt_from_host_csrf(app, bp):
     """Exempt the JSON-only chat API from the host's CSRFProtect.
 
@@ -148,7 +164,7 @@ def _json_errors_under(prefix, previous=None):
     def handler(exc):
         if request.path.startswith(prefix):
             code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
+                    413: "too_large", 415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
             return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
         return previous(exc) if previous else exc
     return handler

@@ -6,7 +6,7 @@ from flask import Flask, redirect, render_template, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
-from . import config
+from . import config, headers
 from .accounts import User
 from .models import db
 
@@ -47,11 +47,14 @@ def build(test_config=None):
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    if app.config.get("CHAT_HTTPS"):
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = \
             "sqlite:///" + os.path.join(app.instance_path, "chatapp.sqlite")
 
     db.init_app(app)
+    headers.protect_pages(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)

@@ -143,14 +143,18 @@ class ChatState:
 
     # -- origins -----------------------------------------------------------
     def origin_allowed(self, origin, environ):
-        """Same origin, or one listed in ``CHAT_ALLOWED_ORIGINS``."""
+        """Same origin, or one listed in ``CHAT_ALLOWED_ORIGINS``.
+
+        The request's own scheme and host: forwarded headers count only
+        through ``ProxyFix`` (``CHAT_PROXY_HOPS``), never from the client.
+        """
         if not origin:
             return True  # not a browser's cross-site request
         if "*" in self.allowed_origins or origin in self.allowed_origins:
             return True
-        scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
-        host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
-        return origin == f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST", "")
+        return origin == f"{scheme}://{host}"
 
 
 def _tune_sqlite(engine, synchronous):
