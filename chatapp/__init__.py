@@ -51,6 +51,19 @@ class Chat:
         register.__doc__ = f"Register the ``{name}`` hook."
         return register
 
+    def end_sessions(self, user_id, app=None):
+        """Close every chat socket of ``user_id`` now, on every process.
+
+        Call it when the user's sessions end other than by ``logout_user()``
+        (which chat notices itself): a password change, a ban, "log out
+        everywhere".
+        """
+        from flask import current_app
+
+        from .realtime import disconnect_user
+        app = app or current_app._get_current_object()
+        disconnect_user(app.extensions["chat"], user_id)
+
     can_message = _hook("can_message")
     display_name = _hook("display_name")
     avatar_url = _hook("avatar_url")
@@ -138,8 +151,12 @@ def _close_sockets_on_logout(app, state):
     from .realtime import disconnect_user
 
     def closed(sender, user=None, **extra):
-        if user is not None and getattr(user, "is_authenticated", False):
-            disconnect_user(state, state.user_id(user))
+        try:
+            user_id = state.user_id(user) if getattr(user, "is_authenticated", False) else None
+        except sa.exc.InvalidRequestError:  # a row deleted before the logout
+            return
+        if user_id is not None:
+            disconnect_user(state, user_id)
 
     user_logged_out.connect(closed, app, weak=False)
 
@@ -172,8 +189,14 @@ def _json_errors_under(prefix, previous=None):
 
 def _chat_widget(mode="docked", **options):
     """The widget's tags; ``options`` (e.g. ``logout_url``) reach the template."""
-    from flask import render_template
-    return Markup(render_template("chat/widget.html", mode=mode, **options))
+    from flask import current_app, render_template
+    from flask_login import current_user
+
+    # The user's chat id, not ``get_id()``: that may be an alternative token.
+    user_id = current_app.extensions["chat"].user_id(current_user) \
+        if current_user and current_user.is_authenticated else None
+    return Markup(render_template("chat/widget.html", mode=mode, chat_user_id=user_id,
+                                  **options))
 
 
 def create_app(test_config=None):

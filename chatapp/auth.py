@@ -63,12 +63,15 @@ def authenticate(name, password):
 
 
 def end_session():
-    """Log out and close this user's sockets, so none outlives the session."""
+    """Log out and end every session of this user, on every device: cookies
+    issued before stop working and the user's sockets close (Flask-Login's
+    ``user_logged_out``, which chat listens to)."""
     if current_user.is_authenticated:
-        state = current_app.extensions["chat"]
-        user_id = current_user.id
+        user = db.session.get(User, current_user.id)
+        if user is not None:
+            user.end_sessions()
+            db.session.commit()
         logout_user()
-        realtime.disconnect_user(state, user_id)
 
 
 @bp.post("/auth/register")
@@ -98,6 +101,25 @@ def api_logout():
     return "", 204
 
 
+@bp.post("/auth/password")
+def api_change_password():
+    """Change the password; every other session of the user ends."""
+    if not current_user.is_authenticated:
+        raise errors.unauthorized()
+    body = json_body()
+    user = db.session.get(User, current_user.id)
+    current, new = body.get("password"), body.get("new_password")
+    if not isinstance(current, str) or not storable(current) or not user.check_password(current):
+        raise errors.forbidden("The current password is wrong.")
+    check_credentials(user.username, new)
+    user.set_password(new)
+    user.end_sessions()
+    db.session.commit()
+    current_app.extensions["chat"].chat.end_sessions(user.id)
+    login_user(user)  # this session goes on under the new generation
+    return "", 204
+
+
 @bp.delete("/auth/account")
 def api_delete_account():
     """Delete the logged-in account and its messages."""
@@ -107,11 +129,13 @@ def api_delete_account():
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
     t = state.table
-    db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
+    user_id = user.id
+    db.session.execute(t.delete().where((t.c.sender_id == user_id) | (t.c.recipient_id == user_id)))
     db.session.delete(user)
     db.session.commit()
-    state.forget_user(user.id)
-    end_session()
+    state.forget_user(user_id)
+    logout_user()
+    realtime.disconnect_user(state, user_id)  # the row is gone: no user object to signal
     return "", 204
 
 

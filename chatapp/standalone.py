@@ -16,7 +16,7 @@ csrf = CSRFProtect()
 
 @login_manager.user_loader
 def load_user(user_id):
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return User.by_session_id(user_id)
 
 
 def _secret_key(app):
@@ -62,7 +62,8 @@ def build(test_config=None):
 
     from . import auth
     app.register_blueprint(auth.bp)
-    for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account):
+    for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account,
+                 auth.api_change_password):
         csrf.exempt(view)  # JSON: guarded by the 415 rule and the same-origin check
 
     @app.get("/")

@@ -123,10 +123,10 @@ class SeededAuth(AuthActions):
             user = User(username=name, username_key=name.lower(), password_hash=_hash())
             db.session.add(user)
             db.session.commit()
-            user_id = user.id
+            session_id = user.get_id()
         client = self.app.test_client()
         with client.session_transaction() as sess:
-            sess["_user_id"] = str(user_id)
+            sess["_user_id"] = session_id
             sess["_fresh"] = True
         client.user = client.get("/chat/api/me").json["user"]
         return client

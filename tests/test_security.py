@@ -167,7 +167,9 @@ def test_host_logout_with_flask_login_closes_that_users_sockets(tmp_path):
     assert carol.is_connected("/chat")
 
 
-def test_start_up_warns_about_cross_site_cookies(tmp_path, caplog):
+def test_start_up_warns_about_cross_site_cookies(tmp_path, caplog, monkeypatch):
+    # Alembic's fileConfig in an earlier test disables loggers that exist by then.
+    monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
     with caplog.at_level(logging.WARNING, logger="chatapp"):
         host_app(tmp_path / "a.sqlite")
     warned = " ".join(r.getMessage() for r in caplog.records)
