@@ -2,7 +2,8 @@
 import logging
 import re
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,7 @@ from .accounts import User
 from .api import check_same_origin, error_response, json_body
 from .errors import ChatError
 from .models import db, storable
+from .throttle import Throttled
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatapp")
@@ -23,6 +25,26 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 @bp.errorhandler(ChatError)
 def handle_chat_error(exc):
     return error_response(exc)
+
+
+@bp.errorhandler(Throttled)
+def handle_throttled(exc):
+    """429 with ``Retry-After``: JSON for the API, the form again for pages."""
+    if request.path.startswith("/auth/"):
+        response = jsonify(errors.rate_limited(exc.message).to_dict())
+    else:
+        flash(exc.message)
+        form = LoginForm() if request.endpoint == "auth.login_page" else RegisterForm()
+        template = "chat/login.html" if request.endpoint == "auth.login_page" \
+            else "chat/register.html"
+        response = current_app.make_response(render_template(template, form=form))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def throttle():
+    return current_app.extensions["login_throttle"]
 
 
 @bp.before_request
@@ -54,11 +76,25 @@ def register_user(name, password):
     return user
 
 
+def register_from_request(name, password):
+    """``register_user`` for a visitor: registrations per address are limited."""
+    address = request.remote_addr or ""
+    throttle().register(address)
+    user = register_user(name, password)
+    throttle().succeeded(name, address)  # logged in from here: an address the owner uses
+    return user
+
+
 def authenticate(name, password):
+    """The user with this name and password; throttled per address and account."""
+    address = request.remote_addr or ""
+    throttle().check_login(name, address)
     user = User.by_name(name) if isinstance(name, str) and NAME_RE.fullmatch(name) else None
     if user is None or not isinstance(password, str) or not storable(password) \
             or not user.check_password(password):
+        throttle().failed(name, address)
         raise errors.unauthorized("Wrong name or password.")
+    throttle().succeeded(name, address)
     return user
 
 
@@ -78,7 +114,7 @@ def end_session():
 def api_register():
     """Register and log in."""
     body = json_body()
-    user = register_user(body.get("username"), body.get("password"))
+    user = register_from_request(body.get("username"), body.get("password"))
     login_user(user)
     log.info("user %s registered", user.id)
     return {"user": current_app.extensions["chat"].user_dict(user)}, 201
@@ -171,7 +207,7 @@ def login_page():
 @bp.route("/register", methods=["GET", "POST"])
 def register_page():
     """The registration form."""
-    return _form_page(RegisterForm(), register_user, "chat/register.html")
+    return _form_page(RegisterForm(), register_from_request, "chat/register.html")
 
 
 @bp.post("/logout")

@@ -81,4 +81,10 @@ STANDALONE_DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Failed logins per client address, and per account from addresses that
+    # never logged in to it ("N per M minutes", see the ``limits`` library);
+    # registrations per address. ``0`` turns one off.
+    "CHAT_LOGIN_LIMIT_ADDRESS": "30 per 5 minutes",
+    "CHAT_LOGIN_LIMIT_ACCOUNT": "10 per 5 minutes",
+    "CHAT_REGISTER_LIMIT": "20 per hour",
 }

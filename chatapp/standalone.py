@@ -59,6 +59,8 @@ def build(test_config=None):
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
     Chat().init_app(app, user_model=User, db=db)
+    from . import throttle
+    app.extensions["login_throttle"] = throttle.make(app.config)
 
     from . import auth
     app.register_blueprint(auth.bp)

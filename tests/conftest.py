@@ -30,6 +30,7 @@ def app(tmp_path):
         "SOCKETIO_ASYNC_MODE": "threading",
         "WTF_CSRF_ENABLED": True,
         "CHAT_RATE_LIMIT": 0,
+        "CHAT_REGISTER_LIMIT": 0,  # tests register many users; test_throttle turns it on
     })
     yield app
     with app.app_context():
@@ -147,7 +148,7 @@ class LiveServer:
         self.instance.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "CHATAPP_INSTANCE_PATH": str(self.instance),
                     "FLASK_SECRET_KEY": "live-test-secret", "FLASK_CHAT_RATE_LIMIT": "0",
-                    "PYTHONUNBUFFERED": "1"}
+                    "FLASK_CHAT_REGISTER_LIMIT": "0", "PYTHONUNBUFFERED": "1"}
         if db_uri:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_uri
         self.env.update(env or {})
