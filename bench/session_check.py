@@ -54,8 +54,7 @@ def main():
 
 def compare_loaders(app, count, rounds):
     """Each call in a new database session, as in a request: one SELECT either way."""
-    from chatapp.accounts import User
-    from chatapp.models import db
+    from chatapp.standalone.models import User, db
     with app.app_context():
         user = db.session.execute(db.select(User)).scalar_one()
         token, plain = user.get_id(), user.id

@@ -1,12 +1,13 @@
-"""The ``chat`` blueprint: JSON API, avatars, the widget's static files."""
+"""The ``chat`` blueprint, every route of it: JSON API, health check, avatars,
+the widget's static files."""
 import hashlib
 from functools import wraps
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
-from . import errors, services
+from . import errors, inputs, ops, services, transport, users
 from .errors import ChatError
 
 bp = Blueprint("chat", __name__, static_folder="static", template_folder="templates",
@@ -17,32 +18,7 @@ def state():
     return current_app.extensions["chat"]
 
 
-def error_response(exc):
-    return jsonify(exc.to_dict()), exc.status
-
-
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
-
-
-def json_body():
-    """The request's JSON object; 415 unless the body is ``application/json``."""
-    if not request.content_length and not request.data:
-        return {}
-    if request.mimetype != "application/json":
-        raise errors.unsupported("Send the body as application/json.")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise errors.invalid("The body must be a JSON object.")
-    return data
-
-
-def check_same_origin():
-    """Writes from another origin are refused unless it is allowed."""
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not state().origin_allowed(
-            request.headers.get("Origin"), request.environ):
-        raise errors.forbidden("Cross-origin request refused.")
+bp.register_error_handler(ChatError, errors.response)
 
 
 def login_required_json(view):
@@ -51,37 +27,25 @@ def login_required_json(view):
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             raise errors.unauthorized()
-        check_same_origin()
-        return view(state().user_id(current_user), *args, **kwargs)
+        st = state()
+        transport.check_same_origin(st)
+        return view(users.user_id(st, current_user), *args, **kwargs)
     return wrapped
-
-
-def int_arg(name, default=None, low=None, high=None):
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.invalid(f"`{name}` must be an integer.") from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise errors.invalid(f"`{name}` must be between {low} and {high}.")
-    return value
 
 
 @bp.get("/api/me")
 @login_required_json
 def me(uid):
     """The logged-in user."""
-    return {"user": state().user_dict(current_user)}
+    return {"user": users.to_dict(state(), current_user)}
 
 
-@bp.get("/api/users")
+@bp.get("/api/users", endpoint="users")
 @login_required_json
-def users(uid):
+def find_users(uid):
     """Find users to chat with, by part of their name."""
     st = state()
-    limit = int_arg("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
+    limit = inputs.query_int("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
     q = request.args.get("q", "").strip()
     if "\x00" in q:  # no name holds it, and PostgreSQL refuses it in a query
         raise errors.invalid("`q` must not contain NUL.")
@@ -100,18 +64,18 @@ def conversations(uid):
 def messages(uid, other_id):
     """One page of history with another user, oldest to newest."""
     st = state()
-    other = st.user_id_from_path(other_id)
+    other = inputs.user_id_from_path(st, other_id)
     cfg = current_app.config
-    limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
+    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
+    before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
         raise errors.invalid("Give `before` or `after`, not both.")
     rows, has_more = services.history(st, uid, other, before, after, limit)
-    users = st.load_users([other])
-    if other not in users:
+    found = users.load(st, [other])
+    if other not in found:
         raise errors.unknown_user(f"No user with id {other!r}.")
     online = st.presence.is_online(other)
-    return {"me": st.user_dict(current_user), "other": st.user_dict(users[other], online),
+    return {"me": users.to_dict(st, current_user), "other": users.to_dict(st, found[other], online),
             "messages": rows, "has_more": has_more}
 
 
@@ -120,8 +84,8 @@ def messages(uid, other_id):
 def read(uid, other_id):
     """Mark the other user's messages read up to a message id."""
     st = state()
-    other = st.user_id_from_path(other_id)
-    body = json_body()
+    other = inputs.user_id_from_path(st, other_id)
+    body = inputs.json_body()
     services.mark_read(st, uid, other, body.get("up_to"))
     return "", 204
 
@@ -131,13 +95,13 @@ def avatar(user_id):
     """A generated avatar: the name's initial on a colour of its own."""
     st = state()
     try:
-        uid = st.user_id_from_path(user_id)
+        uid = inputs.user_id_from_path(st, user_id)
     except ChatError:
-        return error_response(errors.not_found())
-    user = st.load_users([uid]).get(uid)
+        return errors.response(errors.not_found())
+    user = users.load(st, [uid]).get(uid)
     if user is None:
-        return error_response(errors.not_found("No such user."))
-    name = st.display_name(user) or "?"
+        return errors.response(errors.not_found("No such user."))
+    name = users.display_name(st, user) or "?"
     hue = int(hashlib.sha1(str(uid).encode()).hexdigest()[:6], 16) % 360
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">'
            f'<circle cx="20" cy="20" r="20" fill="hsl({hue},55%,48%)"/>'
@@ -146,3 +110,10 @@ def avatar(user_id):
     resp = Response(svg, mimetype="image/svg+xml")
     resp.headers["Cache-Control"] = "public, max-age=86400"
     return resp
+
+
+@bp.get("/healthz")
+def healthz():
+    """Database and message queue reachable: 200, else 503; JSON either way."""
+    ok, checks = ops.health(state())
+    return {"ok": ok, "checks": checks}, 200 if ok else 503

@@ -10,7 +10,8 @@ CHAT_HISTORY_PAGE_SIZE = 20
 #: Largest ``limit`` a history request may ask for.
 CHAT_HISTORY_MAX_PAGE = 100
 
-#: ``chat-to`` sends allowed per user per 10 seconds; ``0`` turns it off.
+#: ``chat-to`` sends allowed per user in any 10 seconds (counted in Redis,
+#: across processes, when ``CHAT_MESSAGE_QUEUE`` is set); ``0`` turns it off.
 CHAT_RATE_LIMIT = 50
 
 #: Origins, besides the page's own, allowed to open chat sockets.
@@ -72,19 +73,3 @@ CHAT_PROXY_HOPS = 0
 CHAT_HTTPS = False
 
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
-
-#: Settings of the standalone app (``create_app``) only.
-STANDALONE_DEFAULTS = {
-    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "REMEMBER_COOKIE_HTTPONLY": True,
-    "WTF_CSRF_TIME_LIMIT": None,
-    # Failed logins per client address, and per account from addresses that
-    # never logged in to it ("N per M minutes", see the ``limits`` library);
-    # registrations per address. ``0`` turns one off.
-    "CHAT_LOGIN_LIMIT_ADDRESS": "30 per 5 minutes",
-    "CHAT_LOGIN_LIMIT_ACCOUNT": "10 per 5 minutes",
-    "CHAT_REGISTER_LIMIT": "20 per hour",
-}

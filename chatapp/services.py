@@ -5,27 +5,17 @@ Every function takes the per-app ``ChatState`` and plain values, raises
 """
 import sqlalchemy as sa
 
-from . import errors, realtime
+from . import errors, inputs, realtime, users
 from .models import message_dict, storable, utcnow
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_message_id(value, field):
-    if not _is_int(value) or not 0 <= value < 2**63:  # 2**63 overflows every database
-        raise errors.invalid(f"`{field}` must be a message id.")
-    return value
 
 
 def _check_other(state, me, other, verb):
     """``other`` must be a real user, not ``me``, whom ``me`` may reach."""
     if other == me:
         raise errors.invalid(f"You cannot {verb} yourself.")
-    if not state.user_exists(other):
+    if not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
-    if not state.may_message(me, other):
+    if not users.can_message(state, me, other):
         raise errors.forbidden("You may not message this user.")
 
 
@@ -33,7 +23,7 @@ def send_message(state, sender, data, sid=None):
     """Store a ``chat-to`` payload and deliver it; return the ack body."""
     if not isinstance(data, dict):
         raise errors.invalid("The payload must be an object.")
-    to = state.parse_user_id(data.get("to"), "to")
+    to = inputs.user_id(state, data.get("to"), "to")
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
         raise errors.invalid("`content` must be a string of valid characters.")
@@ -72,7 +62,7 @@ def _ack(state, row, duplicate):
 
 def mark_read(state, reader, other, up_to):
     """Mark ``other``'s messages to ``reader`` read up to ``up_to``; emit ``read``."""
-    up_to = parse_message_id(up_to, "up_to")
+    up_to = inputs.message_id(up_to, "up_to")
     _check_other(state, reader, other, "read messages from")
     t = state.table
     with state.engine.begin() as conn:
@@ -90,14 +80,14 @@ def typing(state, sender, data):
     """Forward a typing notice to its recipient."""
     if not isinstance(data, dict):
         raise errors.invalid("The payload must be an object.")
-    to = state.parse_user_id(data.get("to"), "to")
+    to = inputs.user_id(state, data.get("to"), "to")
     _check_other(state, sender, to, "message")
     realtime.push(state, (to,), "typing", {"from": sender})
 
 
 def history(state, me, other, before=None, after=None, limit=None):
     """One page of the conversation of ``me`` and ``other``, oldest first."""
-    if other != me and not state.user_exists(other):
+    if other != me and not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
     t = state.table
     newer = after is not None
@@ -139,14 +129,14 @@ def conversations(state, me):
          .order_by(t.c.id.desc()))
     with state.engine.connect() as conn:
         rows = conn.execute(q).all()
-    users = state.load_users([r.other for r in rows])
-    online = state.presence.online_among(list(users))
+    found = users.load(state, [r.other for r in rows])
+    online = state.presence.online_among(list(found))
     out = []
     for r in rows:
-        user = users.get(r.other)
+        user = found.get(r.other)
         if user is None:
             continue  # the other account is gone
-        out.append({"other": state.user_dict(user, online=r.other in online),
+        out.append({"other": users.to_dict(state, user, online=r.other in online),
                     "last_message": message_dict(r), "unread": r.unread})
     return out
 
@@ -162,7 +152,15 @@ def partners(state, me):
 
 def find_users(state, me, q, limit):
     """Users whose name contains ``q`` (any case), by name, never ``me``."""
-    users = state.search_users(q, limit + 1, exclude=me)
-    users = [u for u in users if state.may_message(me, state.user_id(u))][:limit]
-    online = state.presence.online_among([state.user_id(u) for u in users])
-    return [state.user_dict(u, online=state.user_id(u) in online) for u in users]
+    found = users.search(state, q, limit + 1, exclude=me)
+    found = [u for u in found if users.can_message(state, me, users.user_id(state, u))][:limit]
+    online = state.presence.online_among([users.user_id(state, u) for u in found])
+    return [users.to_dict(state, u, online=users.user_id(state, u) in online) for u in found]
+
+
+def announce_presence(state, user_id, online):
+    """Tell everyone who shares a conversation with ``user_id``."""
+    others = partners(state, user_id)
+    others.discard(user_id)
+    if others:
+        realtime.push(state, others, "presence", {"user_id": user_id, "online": online})

@@ -7,7 +7,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import PASSWORD, LiveServer
+from helpers import PASSWORD, LiveServer
 from realservices import ChatClient, postgres_database, queue_env, redis_corner
 from test_embed import host_app, login, socket
 
@@ -93,8 +93,7 @@ def test_copied_cookie_of_a_deleted_user_never_names_the_next_user(auth, app):
 
 
 def test_sessions_from_before_generations_stay_until_the_first_end(auth, app):
-    from chatapp.accounts import User
-    from chatapp.models import db
+    from chatapp.standalone.models import User, db
     alice = auth.register("alice")
     with app.app_context():
         user = db.session.get(User, alice.user["id"])

@@ -4,13 +4,13 @@ import uuid
 import pytest
 import requests
 
-from conftest import PASSWORD, LiveServer
+from helpers import PASSWORD, LiveServer
 from realservices import queue_env, redis_corner
 
 
 @pytest.fixture
 def throttled_app(app):
-    from chatapp import throttle
+    from chatapp.standalone import throttle
     app.config.update(CHAT_LOGIN_LIMIT_ADDRESS="30 per 5 minutes",
                       CHAT_LOGIN_LIMIT_ACCOUNT="10 per 5 minutes",
                       CHAT_REGISTER_LIMIT="5 per hour")

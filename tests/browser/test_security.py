@@ -7,7 +7,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from browser.conftest import NO_WEBSOCKET
+from helpers import NO_WEBSOCKET
 
 pytestmark = pytest.mark.browser
 

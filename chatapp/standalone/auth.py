@@ -1,4 +1,4 @@
-"""Standalone accounts: JSON endpoints under /auth and the HTML forms."""
+"""The standalone site's accounts: JSON endpoints under /auth and the HTML forms."""
 import logging
 import re
 
@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from . import errors, realtime
-from .accounts import User
-from .api import check_same_origin, error_response, json_body
-from .errors import ChatError
-from .models import db, storable
+from .. import errors, realtime, transport, users
+from ..errors import ChatError
+from ..inputs import json_body
+from ..models import storable
+from .models import User, db
 from .throttle import Throttled
 
 bp = Blueprint("auth", __name__)
@@ -22,9 +22,7 @@ log = logging.getLogger("chatapp")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
+bp.register_error_handler(ChatError, errors.response)
 
 
 @bp.errorhandler(Throttled)
@@ -50,7 +48,7 @@ def throttle():
 @bp.before_request
 def same_origin_json():
     if request.path.startswith("/auth/"):
-        check_same_origin()
+        transport.check_same_origin(current_app.extensions["chat"])
 
 
 def check_credentials(name, password):
@@ -117,7 +115,7 @@ def api_register():
     user = register_from_request(body.get("username"), body.get("password"))
     login_user(user)
     log.info("user %s registered", user.id)
-    return {"user": current_app.extensions["chat"].user_dict(user)}, 201
+    return {"user": users.to_dict(current_app.extensions["chat"], user)}, 201
 
 
 @bp.post("/auth/login")
@@ -126,7 +124,7 @@ def api_login():
     body = json_body()
     user = authenticate(body.get("username"), body.get("password"))
     login_user(user)
-    return {"user": current_app.extensions["chat"].user_dict(user)}
+    return {"user": users.to_dict(current_app.extensions["chat"], user)}
 
 
 @bp.post("/auth/logout")
@@ -151,7 +149,7 @@ def api_change_password():
     user.set_password(new)
     user.end_sessions()
     db.session.commit()
-    current_app.extensions["chat"].chat.end_sessions(user.id)
+    realtime.disconnect_user(current_app.extensions["chat"], user.id)
     login_user(user)  # this session goes on under the new generation
     return "", 204
 
@@ -169,7 +167,7 @@ def api_delete_account():
     db.session.execute(t.delete().where((t.c.sender_id == user_id) | (t.c.recipient_id == user_id)))
     db.session.delete(user)
     db.session.commit()
-    state.forget_user(user_id)
+    users.forget(state, user_id)
     logout_user()
     realtime.disconnect_user(state, user_id)  # the row is gone: no user object to signal
     return "", 204

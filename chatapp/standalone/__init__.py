@@ -1,4 +1,5 @@
-"""The standalone app: a small host site with its own users that embeds chat."""
+"""The standalone demo site: a small host with its own users, login and
+database that embeds chat like any other host (``flask run``)."""
 import os
 import secrets
 
@@ -6,9 +7,26 @@ from flask import Flask, redirect, render_template, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
-from . import config, headers
-from .accounts import User
-from .models import db
+from .. import headers
+from ..extension import Chat
+from . import throttle
+from .models import User, db
+
+#: The site's settings (chat's own ``CHAT_*`` defaults are ``chatapp.config``).
+DEFAULTS = {
+    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    # Failed logins per client address, and per account from addresses that
+    # never logged in to it ("N per M minutes", see the ``limits`` library);
+    # registrations per address. ``0`` turns one off.
+    "CHAT_LOGIN_LIMIT_ADDRESS": "30 per 5 minutes",
+    "CHAT_LOGIN_LIMIT_ACCOUNT": "10 per 5 minutes",
+    "CHAT_REGISTER_LIMIT": "20 per hour",
+}
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -33,12 +51,11 @@ def _secret_key(app):
         return key
 
 
-def build(test_config=None):
-    from . import Chat
-
+def create_app(test_config=None):
+    """The standalone chat site: its own users and login, chat embedded."""
     app = Flask("chatapp", instance_relative_config=True,
                 instance_path=os.environ.get("CHATAPP_INSTANCE_PATH") or None)
-    app.config.from_mapping(config.STANDALONE_DEFAULTS)
+    app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env()
@@ -59,11 +76,11 @@ def build(test_config=None):
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
     Chat().init_app(app, user_model=User, db=db)
-    from . import throttle
     app.extensions["login_throttle"] = throttle.make(app.config)
 
-    from . import auth
+    from . import auth, cli
     app.register_blueprint(auth.bp)
+    app.cli.add_command(cli.chat_cli)  # chat's commands and the site's own
     for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account,
                  auth.api_change_password):
         csrf.exempt(view)  # JSON: guarded by the 415 rule and the same-origin check
@@ -77,5 +94,4 @@ def build(test_config=None):
 
     with app.app_context():
         db.create_all()  # no separate init step on a fresh machine
-    app.extensions["chat"].engine  # tune SQLite before the first request
     return app

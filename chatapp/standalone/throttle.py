@@ -15,6 +15,8 @@ import time
 from limits import parse
 from limits.strategies import MovingWindowRateLimiter
 
+from ..ratelimit import make_storage
+
 #: How long an address is remembered as one the account logged in from.
 KNOWN_FOR = 90 * 24 * 3600
 
@@ -81,12 +83,6 @@ def _known_key(account, address):
 
 def make(config):
     """The throttle of an app, from its settings."""
-    url = config.get("CHAT_MESSAGE_QUEUE")
-    if url:
-        from limits.storage import RedisStorage
-        storage = RedisStorage(url, key_prefix=f"{config['CHAT_QUEUE_CHANNEL']}:throttle")
-    else:
-        from limits.storage import MemoryStorage
-        storage = MemoryStorage()
+    storage = make_storage(config["CHAT_MESSAGE_QUEUE"], f"{config['CHAT_QUEUE_CHANNEL']}:throttle")
     return LoginThrottle(storage, config["CHAT_LOGIN_LIMIT_ADDRESS"],
                          config["CHAT_LOGIN_LIMIT_ACCOUNT"], config["CHAT_REGISTER_LIMIT"])
