@@ -71,5 +71,18 @@ CHAT_PROXY_HOPS = 0
 #: Served over HTTPS: the standalone site's cookies get ``Secure`` and every
 #: response ``Strict-Transport-Security`` (sent anyway on HTTPS requests).
 CHAT_HTTPS = False
+#: Group conversations (contract v2.0); ``False`` offers direct chat only.
+CHAT_GROUPS = True
+
+#: Most members of a group, its owner included.
+CHAT_GROUP_MAX_MEMBERS = 256
+
+#: Seconds after sending during which a message may be edited; ``0``: always.
+CHAT_EDIT_WINDOW = 0
+
+#: Bring chat's tables to this release's schema when the app starts (runs
+#: chat's Alembic revisions). Off by default for a host, which runs
+#: ``flask chat db-upgrade`` (or its own migrations) when it deploys.
+CHAT_MIGRATE_ON_START = False
 
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}

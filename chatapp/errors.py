@@ -83,3 +83,7 @@ def too_large(message="The request is too large."):
 
 def internal(message="Something went wrong; try again."):
     return ChatError("internal", message, 500)
+
+
+def blocked(message="You cannot reach this user: one of you blocked the other."):
+    return ChatError("blocked", message, 403)

@@ -12,7 +12,7 @@ from flask_login import current_user
 # CONNECT_ERROR data; the built-in one only says "Connection refused by server".
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
-from . import errors, inputs, realtime, services, transport, users
+from . import errors, realtime, services, transport, users
 from .errors import ChatError
 
 log = logging.getLogger("chatapp")
@@ -23,7 +23,7 @@ class ChatNamespace(Namespace):
         super().__init__(state.namespace)
         self.state = state
         self.handlers = {"chat-to": self.chat_to, "typing": self.typing,
-                         "read": self.read}
+                         "read": self.read, "edit": self.edit, "delete": self.delete}
 
     def trigger_event(self, event, sid, *args):
         # A client may emit events named "connect"/"disconnect" on a live socket;
@@ -80,9 +80,18 @@ class ChatNamespace(Namespace):
         return {"ok": True}
 
     def read(self, user_id, sid, data):
+        services.read_event(self.state, user_id, data)
+        return {"ok": True}
+
+    def edit(self, user_id, sid, data):
         if not isinstance(data, dict):
             raise errors.invalid("The payload must be an object.")
-        other = inputs.user_id(self.state, data.get("with"), "with")
-        services.mark_read(self.state, user_id, other, data.get("up_to"))
+        message = services.edit_message(self.state, user_id, data.get("id"), data, sid=sid)
+        return {"ok": True, "message": message}
+
+    def delete(self, user_id, sid, data):
+        if not isinstance(data, dict):
+            raise errors.invalid("The payload must be an object.")
+        services.delete_message(self.state, user_id, data.get("id"), sid=sid)
         return {"ok": True}
 

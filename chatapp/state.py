@@ -5,7 +5,7 @@ apps with different settings work side by side in one process. It holds
 values only: the modules that act on it (``users``, ``services``, ...) take
 it as their first argument.
 """
-from .models import message_table
+from .models import define_tables
 from .users import describe
 
 
@@ -29,9 +29,17 @@ class ChatState:
         self.user_pk, self.user_pk_attr, self.id_type, self.name_attr = describe(
             user_model, cfg["CHAT_USER_NAME_ATTR"])
         self.known_users = set()  # ids seen to exist (see users.exists)
-        # chat's table, in the host's metadata
-        self.table = message_table(db.metadata, cfg["CHAT_TABLE_PREFIX"],
-                                   self.user_pk.type.copy())
+        # chat's tables, in the host's metadata
+        self.table_prefix = cfg["CHAT_TABLE_PREFIX"]
+        self.tables = define_tables(db.metadata, self.table_prefix, self.user_pk.type.copy())
+        self.table = self.tables["message"]
+        #: Whether chat's revisions also create the users table (standalone app).
+        self.owns_user_table = False
+        # groups and edits (contract v2.0)
+        self.groups_enabled = bool(cfg["CHAT_GROUPS"])
+        self.group_max_members = int(cfg["CHAT_GROUP_MAX_MEMBERS"])
+        self.edit_window = float(cfg["CHAT_EDIT_WINDOW"] or 0)
+        self.direct_ids = {}  # (user, user) -> direct conversation id; never changes
         self.store = None  # the MessageStore, set by init_app
 
 

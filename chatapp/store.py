@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from . import errors
 from .models import utcnow
 
 #: Seconds an idle writer task waits for work before it ends (the next send
@@ -44,12 +45,16 @@ def _tune_sqlite(engine, synchronous):
 
 
 class _Pending:
-    """One send waiting for the writer: its row values, then its result."""
+    """One send waiting for the writer: its row values, then its result.
 
-    __slots__ = ("values", "done", "result", "error")
+    ``pair`` (sender, recipient) of a direct message: refused with ``blocked``
+    if either blocked the other, checked in the transaction that stores it.
+    """
 
-    def __init__(self, values, done):
-        self.values, self.done = values, done
+    __slots__ = ("values", "done", "result", "error", "pair")
+
+    def __init__(self, values, done, pair=None):
+        self.values, self.done, self.pair = values, done, pair
         self.result = self.error = None
 
 
@@ -62,6 +67,8 @@ class MessageStore:
         self._queue = None
         self._writing = False
         self._lock = threading.Lock()
+        self._counter_ready = False
+        self._stmts = None
 
     def find_by_client_id(self, sender, client_id):
         t = self.state.table
@@ -70,14 +77,80 @@ class MessageStore:
                 sa.select(t).where(t.c.sender_id == sender, t.c.client_id == client_id)
             ).first()
 
-    def insert(self, sender, to, content, client_id):
-        """Commit one message; return ``(row, created)``."""
-        values = {"sender_id": sender, "recipient_id": to, "content": content,
-                  "sent_at": utcnow(), "client_id": client_id, "read_at": None}
+    # -- rev: one server-wide change number ---------------------------------
+    def ensure_counter(self):
+        """Create the ``rev`` counter row once (a database made by ``create_all``)."""
+        if self._counter_ready:
+            return
+        counter, t = self.state.tables["counter"], self.state.table
+        with self.state.engine.connect() as conn:
+            found = conn.execute(sa.select(counter.c.value)
+                                 .where(counter.c.name == "rev")).first()
+        if found is None:
+            try:
+                with self.state.engine.begin() as conn:
+                    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.rev), 0)))
+                    conn.execute(counter.insert().values(name="rev", value=start.scalar()))
+            except IntegrityError:
+                pass  # another process made it first
+        self._counter_ready = True
+
+    def allocate_revs(self, conn, n):
+        """Take ``n`` revs in ``conn``'s transaction; return the first.
+
+        The counter row stays locked until that transaction ends, so revs are
+        committed in the order they are handed out, on every process: a reader
+        that has seen rev N can never later meet a new row below N.
+        """
+        st = self._statements()
+        if conn.dialect.update_returning:
+            last = conn.execute(st["bump_returning"], {"n": n}).scalar()
+        else:  # MariaDB: the row is ours until commit, so reading it back is exact
+            conn.execute(st["bump"], {"n": n})
+            last = conn.execute(st["rev"]).scalar()
+        if last is None:
+            raise RuntimeError("the rev counter row is missing (ensure_counter)")
+        return last - n + 1
+
+    def current_rev(self, conn):
+        return conn.execute(self._statements()["rev"]).scalar() or 0
+
+    def _statements(self):
+        """The writer's statements, built once (building costs more than running them)."""
+        if self._stmts is None:
+            counter, bt = self.state.tables["counter"], self.state.tables["block"]
+            bump = (counter.update().where(counter.c.name == "rev")
+                    .values(value=counter.c.value + sa.bindparam("n")))
+            self._stmts = {
+                "bump": bump, "bump_returning": bump.returning(counter.c.value),
+                "rev": sa.select(counter.c.value).where(counter.c.name == "rev"),
+                "blocked": sa.select(bt.c.blocker_id, bt.c.blocked_id).where(
+                    bt.c.blocked_id.in_(sa.bindparam("users", expanding=True)),
+                    bt.c.blocker_id.in_(sa.bindparam("users2", expanding=True))),
+            }
+        return self._stmts
+
+    def change(self, message_id, values):
+        """Edit or delete: update the row with a new rev; return the new rev."""
+        self.ensure_counter()
+        t = self.state.table
+        with self.state.engine.begin() as conn:
+            rev = self.allocate_revs(conn, 1)
+            conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
+        return rev
+
+    def insert(self, values, check_blocks=False):
+        """Commit one message (its column values but ``id`` and ``rev``);
+        return ``(row, created)``. With ``check_blocks``, a direct message
+        between users who blocked one another raises ``blocked`` instead."""
+        values = {"sent_at": utcnow(), "read_at": None, "edited_at": None, "deleted": False,
+                  "reply_to_id": None, "rev": None, **values}
+        self.ensure_counter()
+        pair = (values["sender_id"], values["recipient_id"]) if check_blocks else None
         if not self.group:
-            return self._insert_one(values)
+            return self._insert_one(values, pair)
         eio = self.state.socketio.server.eio
-        item = _Pending(values, eio.create_event())
+        item = _Pending(values, eio.create_event(), pair)
         with self._lock:
             if self._queue is None:
                 self._queue = eio.create_queue()
@@ -135,7 +208,7 @@ class MessageStore:
         except IntegrityError:
             # Another process stored one of these client_ids meanwhile.
             for item in batch:
-                self._settle(item, self._insert_one, item.values)
+                self._settle(item, self._insert_one, item.values, item.pair)
         except Exception as exc:  # every sender must hear back, whatever happened
             for item in batch:
                 item.error = exc
@@ -158,8 +231,12 @@ class MessageStore:
         t = self.state.table
         with self.state.engine.begin() as conn:
             stored = self._stored_keys(conn, batch) if lookup else {}
+            blocked = self._blocked(conn, [i.pair for i in batch if i.pair is not None])
             fresh, first = [], {}
             for item in batch:
+                if item.pair is not None and item.pair in blocked:
+                    item.error = errors.blocked()
+                    continue
                 v = item.values
                 key = (v["sender_id"], v["client_id"]) if v["client_id"] is not None else None
                 if key in stored:
@@ -170,12 +247,28 @@ class MessageStore:
                     fresh.append(item)
                     if key is not None:
                         first[key] = item
+            if fresh:
+                first_rev = self.allocate_revs(conn, len(fresh))
+                for n, item in enumerate(fresh):
+                    item.values["rev"] = first_rev + n
             ids = self._insert_rows(conn, t, [i.values for i in fresh])
         for item, new_id in zip(fresh, ids):
             item.result = (SimpleNamespace(id=new_id, **item.values), True)
         for item in batch:
             if isinstance(item.result, _Pending):
                 item.result = (item.result.result[0], False)
+
+    def _blocked(self, conn, pairs):
+        """The (a, b) of ``pairs`` where a blocked b or b blocked a: one query."""
+        if not pairs:
+            return set()
+        users = list({u for p in pairs for u in p})
+        rows = conn.execute(self._statements()["blocked"],
+                            {"users": users, "users2": users}).all()
+        if not rows:
+            return set()
+        edges = {(r[0], r[1]) for r in rows}
+        return {p for p in pairs if p in edges or (p[1], p[0]) in edges}
 
     def _stored_keys(self, conn, batch):
         t = self.state.table
@@ -198,11 +291,14 @@ class MessageStore:
             return list(result.scalars())
         return [conn.execute(t.insert().values(r)).inserted_primary_key[0] for r in rows]
 
-    def _insert_one(self, values):
+    def _insert_one(self, values, pair=None):
         t = self.state.table
         client_id = values["client_id"]
         try:
             with self.state.engine.begin() as conn:
+                if pair is not None and self._blocked(conn, [pair]):
+                    raise errors.blocked()
+                values["rev"] = self.allocate_revs(conn, 1)
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
         except IntegrityError:
             # Another send with this client_id won the race: answer with its row.

@@ -4,6 +4,7 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 import requests
 import socketio
 
@@ -213,3 +214,39 @@ def test_copied_cookie_dies_on_every_process(pair, end):
     finally:
         for t in tabs:
             t.close()
+
+
+# -- the session generation's revision -----------------------------------------
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql", "mariadb"])
+def test_0_1_database_upgrades_and_its_sessions_end_on_logout(tmp_path, db):
+    """Users of a 0.1 database get generation 0: their sessions (bare ids) go
+    on after the upgrade, and end for good at the first logout."""
+    from test_migrations import DATABASES, dispose, make_app, release_0_1_database
+    from test_migrations import login as old_session
+
+    from chatapp import migrate
+    with DATABASES[db](tmp_path) as uri:
+        release_0_1_database(uri)
+        app = make_app(uri)  # the standalone site runs the revisions at start
+        state = app.extensions["chat"]
+        try:
+            with app.app_context():
+                assert migrate.current(state) == migrate.head() == "0003_session_generation"
+                with state.engine.connect() as conn:
+                    gens = conn.execute(sa.text("SELECT session_gen FROM users")).scalars().all()
+                assert gens == [0, 0, 0, 0]
+            ann = old_session(app, 1)  # the cookie ann had before the upgrade
+            copy = copy_of(app, ann)
+            assert ann.get("/chat/api/me").json["user"]["username"] == "ann"
+            assert ann.post("/auth/logout").status_code == 204
+            assert copy.get("/chat/api/me").status_code == 401
+            assert old_session(app, 1).get("/chat/api/me").status_code == 401
+            assert old_session(app, 2).get("/chat/api/me").status_code == 200  # ben's goes on
+            with app.app_context():
+                with state.engine.connect() as conn:
+                    gen = conn.execute(sa.text(
+                        "SELECT session_gen FROM users WHERE id = 1")).scalar()
+            assert gen != 0  # a new random generation
+        finally:
+            dispose(app)

@@ -5,9 +5,10 @@ import secrets
 
 from flask import Flask, redirect, render_template, url_for
 from flask_login import LoginManager, current_user
+from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 
-from .. import headers
+from .. import headers, migrate
 from ..extension import Chat
 from . import throttle
 from .models import User, db
@@ -26,6 +27,9 @@ DEFAULTS = {
     "CHAT_LOGIN_LIMIT_ADDRESS": "30 per 5 minutes",
     "CHAT_LOGIN_LIMIT_ACCOUNT": "10 per 5 minutes",
     "CHAT_REGISTER_LIMIT": "20 per hour",
+    # One process on a fresh clone: `flask run` upgrades its own database. Sites
+    # that start several processes at once turn it off and run `flask db upgrade`.
+    "CHAT_MIGRATE_ON_START": True,
 }
 
 login_manager = LoginManager()
@@ -75,7 +79,9 @@ def create_app(test_config=None):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
-    Chat().init_app(app, user_model=User, db=db)
+    state = Chat().init_app(app, user_model=User, db=db)
+    state.owns_user_table = True  # chat's revisions make the users table too
+    Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
     app.extensions["login_throttle"] = throttle.make(app.config)
 
     from . import auth, cli
@@ -93,5 +99,6 @@ def create_app(test_config=None):
         return render_template("chat/index.html")
 
     with app.app_context():
-        db.create_all()  # no separate init step on a fresh machine
+        # A new database is created at the newest revision: nothing to set up.
+        migrate.prepare(state, migrate=app.config["CHAT_MIGRATE_ON_START"])
     return app

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from .. import errors, realtime, transport, users
+from .. import errors, realtime, services, transport, users
 from ..errors import ChatError
 from ..inputs import json_body
 from ..models import storable
@@ -164,6 +164,7 @@ def api_delete_account():
     user = db.session.get(User, current_user.id)
     t = state.table
     user_id = user.id
+    services.forget_user(state, user_id)  # groups, conversations, blocks
     db.session.execute(t.delete().where((t.c.sender_id == user_id) | (t.c.recipient_id == user_id)))
     db.session.delete(user)
     db.session.commit()
