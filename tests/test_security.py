@@ -9,11 +9,27 @@ from test_embed import host_app, login, socket
 
 BIG = 8 * 1024 * 1024
 
-# Every JSON endpoint that takes a body, as (method, path); <other> is a user id.
-JSON_ENDPOINTS = [
-    ("post", "/auth/register"), ("post", "/auth/login"), ("post", "/auth/logout"),
-    ("delete", "/auth/account"), ("post", "/chat/api/conversations/<other>/read"),
-]
+
+
+def write_routes(app, other):
+    """Every route that takes a request body, as (method, path), with ``other``
+    (a user id) or 1 in its variable parts."""
+    import re
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"}):
+            path = re.sub(r"<(?:[a-z]+:)?(other_id|user_id|member_id)>", str(other), rule.rule)
+            routes.append((method.lower(), re.sub(r"<[^>]+>", "1", path)))
+    return routes
+
+
+def test_write_routes_cover_the_json_api(app):
+    routes = write_routes(app, 2)
+    for expected in [("post", "/auth/login"), ("post", "/auth/password"),
+                     ("delete", "/auth/account"), ("post", "/chat/api/groups"),
+                     ("patch", "/chat/api/messages/1"), ("put", "/chat/api/blocks/2"),
+                     ("post", "/chat/api/conversations/2/read"), ("post", "/login")]:
+        assert expected in routes
 
 
 # -- headers -----------------------------------------------------------------
@@ -78,14 +94,13 @@ def test_host_pages_keep_the_hosts_framing_policy(tmp_path):
 
 # -- bounded input -------------------------------------------------------------
 
-@pytest.mark.parametrize("method,path", JSON_ENDPOINTS)
-def test_large_json_bodies_are_413_too_large(auth, method, path):
+def test_large_json_bodies_are_413_too_large(auth, app):
     alice, bob = auth.register("alice"), auth.register("bob")
     body = b'{"username": "' + b"a" * BIG + b'"}'
-    r = getattr(alice, method)(path.replace("<other>", str(bob.user["id"])), data=body,
-                               content_type="application/json")
-    assert r.status_code == 413
-    assert r.json["error"]["code"] == "too_large"
+    for method, path in write_routes(app, bob.user["id"]):
+        r = getattr(alice, method)(path, data=body, content_type="application/json")
+        assert r.status_code == 413, (method, path)
+        assert r.json["error"]["code"] == "too_large"
     assert alice.get("/chat/api/me").status_code == 200  # nothing changed
 
 
@@ -238,15 +253,15 @@ def _send_large(url, method, path, size, cookie):
 
 @pytest.mark.server
 @pytest.mark.parametrize("size", [BIG, 100 * 1024 * 1024])
-def test_large_bodies_refused_before_they_are_read_by_a_real_server(live_server_factory, size):
+def test_large_bodies_refused_before_they_are_read_by_a_real_server(live_server_factory, app,
+                                                                   size):
     from test_production import GunicornServer
     server = live_server_factory(GunicornServer)
     alice, bob = server.register("alice"), server.register("bob")
     cookie = alice.cookies.get("session")
     pid = _worker_pid(server)
     before = _peak_rss_kib(pid)
-    for method, path in JSON_ENDPOINTS:
-        path = path.replace("<other>", str(bob.user["id"]))
+    for method, path in write_routes(app, bob.user["id"]):
         status, sent = _send_large(server.url, method.upper(), path, size, cookie)
         assert " 413 " in status, (path, status)
         assert sent < size, path
