@@ -54,6 +54,18 @@ def test_guesses_from_many_addresses_stop_at_the_account_limit(throttled_app, au
     assert attempt(app, PASSWORD, "203.0.113.50", name="bob").status_code == 200
 
 
+def test_password_change_guesses_count_like_logins(throttled_app, auth):
+    alice = auth.register("alice")
+    codes = [alice.post("/auth/password", json={"password": f"wrong-{i}",
+                                                "new_password": "a new password"},
+                        environ_base={"REMOTE_ADDR": "198.51.100.30"}).status_code
+             for i in range(12)]
+    assert codes == [403] * 10 + [429] * 2
+    r = alice.post("/auth/password", json={"password": PASSWORD, "new_password": "a new password"},
+                   environ_base={"REMOTE_ADDR": "198.51.100.30"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+
 def test_login_form_is_throttled(throttled_app, auth):
     from test_auth import csrf_token
     app = throttled_app

@@ -143,7 +143,11 @@ def api_change_password():
     body = json_body()
     user = db.session.get(User, current_user.id)
     current, new = body.get("password"), body.get("new_password")
+    address = request.remote_addr or ""
+    # A stolen session must not become a way to guess the password.
+    throttle().check_login(user.username, address)
     if not isinstance(current, str) or not storable(current) or not user.check_password(current):
+        throttle().failed(user.username, address)
         raise errors.forbidden("The current password is wrong.")
     check_credentials(user.username, new)
     user.set_password(new)
