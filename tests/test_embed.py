@@ -345,6 +345,9 @@ def test_host_migrations_leave_chat_tables_to_chat_revisions(tmp_path, monkeypat
     monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
     from chatapp.migrate import skip_chat_tables
 
+    # As above: the generated env.py's fileConfig disables the "chatapp" logger.
+    monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
+
     app = host_app(tmp_path / "h.sqlite", create=False,
                    config={"CHAT_TABLE_PREFIX": "site_chat_"})
     migrations = str(tmp_path / "migrations")
