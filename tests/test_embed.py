@@ -341,8 +341,6 @@ def test_tables_in_host_metadata_for_create_all_and_alembic(tmp_path, monkeypatc
 def test_host_migrations_leave_chat_tables_to_chat_revisions(tmp_path, monkeypatch):
     """The recommended set-up: the host's autogenerate skips chat's tables and
     `flask chat db-upgrade` runs chat's own revisions beside the host's."""
-    # The generated env.py's fileConfig disables the "chatapp" logger (see above).
-    monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
     from chatapp.migrate import skip_chat_tables
 
     # As above: the generated env.py's fileConfig disables the "chatapp" logger.
