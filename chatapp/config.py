@@ -85,4 +85,12 @@ CHAT_EDIT_WINDOW = 0
 #: ``flask chat db-upgrade`` (or its own migrations) when it deploys.
 CHAT_MIGRATE_ON_START = False
 
+#: Languages offered (BCP 47 tags, e.g. ``["en", "zh-Hans"]``); ``None`` offers
+#: every language chat has a catalog for (English and Simplified Chinese).
+CHAT_LANGUAGES = None
+
+#: The language when neither the host, the ``chat_lang`` cookie nor
+#: ``Accept-Language`` picks an offered one.
+CHAT_DEFAULT_LANGUAGE = "en"
+
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}

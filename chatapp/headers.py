@@ -12,6 +12,7 @@ from flask import jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors
+from .i18n import _l
 
 log = logging.getLogger("chatapp")
 
@@ -67,7 +68,7 @@ def refuse_large_body(limit):
         request.max_content_length = limit + 1
         length = len(request.get_data(cache=True))
     if length is not None and length > limit:
-        exc = errors.too_large(f"Request bodies are at most {limit} bytes.")
+        exc = errors.too_large(_l("Request bodies are at most %(limit)s bytes.", limit=limit))
         response = jsonify(exc.to_dict())
         response.status_code = exc.status
         return response

@@ -255,8 +255,8 @@ def _send_large(url, method, path, size, cookie):
 @pytest.mark.parametrize("size", [BIG, 100 * 1024 * 1024])
 def test_large_bodies_refused_before_they_are_read_by_a_real_server(live_server_factory, app,
                                                                    size):
-    from test_production import GunicornServer
-    server = live_server_factory(GunicornServer)
+    from servers import Server
+    server = live_server_factory(Server, kind="gunicorn-gevent")
     alice, bob = server.register("alice"), server.register("bob")
     cookie = alice.cookies.get("session")
     pid = _worker_pid(server)

@@ -15,7 +15,9 @@ import time
 from limits import parse
 from limits.strategies import MovingWindowRateLimiter
 
+from ..i18n import _l
 from ..ratelimit import make_storage
+from . import names
 
 #: How long an address is remembered as one the account logged in from.
 KNOWN_FOR = 90 * 24 * 3600
@@ -70,11 +72,13 @@ class LoginThrottle:
     def _refuse(self, item, *key):
         reset = self.limiter.get_window_stats(item, *key).reset_time
         wait = max(1, math.ceil(reset - time.time()))
-        raise Throttled(wait, f"Too many attempts; try again in {wait} seconds.")
+        raise Throttled(wait, _l("Too many attempts; try again in %(seconds)s seconds.", seconds=wait))
 
 
 def _account(name):
-    return name.lower() if isinstance(name, str) and len(name) <= 32 else ""
+    """The account an attempt aims at: the name's uniqueness key (any case, any script)."""
+    cleaned = names.clean(name)
+    return names.key(cleaned) if cleaned is not None else ""
 
 
 def _known_key(account, address):

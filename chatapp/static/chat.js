@@ -15,6 +15,12 @@
   var NAMESPACE = root.getAttribute('data-namespace') || '/chat';
   var MODE = root.getAttribute('data-mode') === 'page' ? 'page' : 'docked';
   var LOGOUT_URL = root.getAttribute('data-logout-url');
+  // The words, plurals and times of the page's language (chat-i18n.js and the
+  // catalogs in static/i18n/ come before this file): data-chat-lang, else
+  // <html lang>, else the server's choice.
+  var I18N = window.ChatI18n.create(window.ChatI18n.pick(root));
+  var t = I18N.t;
+  root.setAttribute('lang', I18N.lang);
   var PAGE_SIZE = 30;          // history page when opening or scrolling up
   var CATCH_UP_PAGE = 100;     // after= page while catching up
   var CATCH_UP_PAGES = 10;     // beyond this, start afresh from the newest page
@@ -23,6 +29,13 @@
   var TYPING_EVERY = 2500;     // ms between our typing notices
   var TYPING_SHOWN = 4000;     // ms a typing notice stays visible
   var GROUP_GAP = 5 * 60000;   // bubbles closer than this are grouped
+  var MAX_LENGTH = parseInt(root.getAttribute('data-max-length'), 10) || 2000;
+  var COUNTER_FROM = 200;      // the composer counts down from this many characters left
+  var PRESENCE_EVERY = 10000;  // ms between presence checks of an open chat without messages
+  var RETRY_AFTER = 3000;      // ms before the outbox tries again after a failed send
+  // Refusals that sending again cannot change: the text goes back to the composer.
+  var FINAL = {too_long: 1, empty: 1, invalid: 1, forbidden: 1, blocked: 1, unknown_user: 1,
+               not_found: 1, unsupported: 1};
 
   var me = null;               // the logged-in User
   var convs = {};              // String(other id) -> conversation
@@ -35,6 +48,10 @@
   var queuedOpen = null;       // open() called before /api/me answered
   var panelOpen = MODE === 'page';
   var unseen = 0;              // messages that came while the tab was hidden
+  var listKnown = false;       // the list has been answered once (here or in the cache)
+  var flushing = false;        // the outbox is sending its oldest message
+  var flushTimer = null;
+  var connectedOnce = false;
   var baseTitle = document.title;
   var ui = {};
 
@@ -71,6 +88,13 @@
     if (on) { node.classList.add(cls); } else { node.classList.remove(cls); }
   }
 
+  // An input method (Chinese pinyin, Japanese...) is composing: its Enter
+  // confirms a candidate. Chromium and Firefox say isComposing; Safari and
+  // older browsers send keyCode 229 for keys the IME consumes.
+  function composing(e) {
+    return !!e.isComposing || e.keyCode === 229 || e.which === 229;
+  }
+
   function on(node, type, fn) {
     node.addEventListener(type, fn, false);
   }
@@ -90,7 +114,9 @@
     back: 'M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z',
     chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z',
     close: 'M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z',
-    logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'
+    logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z',
+    bell: 'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7C7.6 5.4 6 7.9 6 11v5l-2 2v1h16v-1z',
+    down: 'M12 16.6 5.4 10 6.8 8.6 12 13.8l5.2-5.2 1.4 1.4z'
   };
 
   function icon(name) {
@@ -146,42 +172,19 @@
     return user && user.username ? String(user.username) : '\u2026';
   }
 
-  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  var DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-
-  function pad(n) { return n < 10 ? '0' + n : String(n); }
-
   function sameDay(a, b) {
     return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() &&
       a.getDate() === b.getDate();
   }
 
   function relTime(iso, withTime) {
-    var ms = Date.parse(iso);
-    if (isNaN(ms)) { return ''; }
-    var now = Date.now();
-    var diff = now - ms;
-    if (diff < 60000) { return 'just now'; }
-    if (diff < 3600000) { return Math.floor(diff / 60000) + ' min ago'; }
-    var d = new Date(ms);
-    var clock = pad(d.getHours()) + ':' + pad(d.getMinutes());
-    if (sameDay(d, new Date(now))) { return clock; }
-    var day;
-    if (sameDay(d, new Date(now - 86400000))) {
-      day = 'Yesterday';
-    } else if (diff < 6 * 86400000) {
-      day = DAYS[d.getDay()];
-    } else {
-      day = d.getDate() + ' ' + MONTHS[d.getMonth()] +
-        (d.getFullYear() === new Date(now).getFullYear() ? '' : ' ' + d.getFullYear());
-    }
-    return withTime ? day + ' ' + clock : day;
+    return I18N.relTime(iso, withTime);  // 'just now' / '刚刚', 'Yesterday 14:05' / '昨天 14:05'
   }
 
   function timeNode(cls, withTime) {
-    var t = el('time', cls);
-    if (withTime) { t.setAttribute('data-long', '1'); }
-    return t;
+    var node = el('time', cls);
+    if (withTime) { node.setAttribute('data-long', '1'); }
+    return node;
   }
 
   function setTime(node, iso) {
@@ -190,7 +193,12 @@
       node.setAttribute('data-time', iso);
       node.setAttribute('datetime', iso);
       var d = new Date(Date.parse(iso));
-      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString();
+      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString(I18N.lang);
+    }
+    if (node.getAttribute('data-clock') === '1') {
+      var at = new Date(Date.parse(iso));
+      setText(node, isNaN(at.getTime()) ? '' : I18N.clock(at));
+      return;
     }
     setText(node, relTime(iso, node.getAttribute('data-long') === '1'));
   }
@@ -206,13 +214,16 @@
     var xhr = new XMLHttpRequest();
     xhr.open(method, url, true);
     xhr.setRequestHeader('Accept', 'application/json');
+    // The server words its errors in the widget's language (the page's, which
+    // may differ from the browser's).
+    xhr.setRequestHeader('Accept-Language', I18N.lang);
     if (body !== undefined) { xhr.setRequestHeader('Content-Type', 'application/json'); }
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4) { return; }
       var data = null;
       try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
       if (xhr.status >= 200 && xhr.status < 300) { done(null, data); return; }
-      var error = data && data.error ? data.error : {code: 'network', message: 'The server could not be reached.'};
+      var error = data && data.error ? data.error : {code: 'network', message: t('unreachable')};
       done({status: xhr.status, code: error.code, message: error.message}, null);
     };
     xhr.send(body === undefined ? null : JSON.stringify(body));
@@ -338,7 +349,8 @@
       c = convs[k] = {key: k, other: {id: other.id}, last: null, unread: 0, msgs: [], byId: {},
                       pending: [], contig: 0, hasMore: false, loaded: false, synced: false,
                       syncing: false, again: false, readSent: 0, typingUntil: 0, notice: '',
-                      draft: '', node: null};
+                      draft: cache.get('draft:' + k) || '', newFrom: null, opening: false,
+                      node: null};
       var saved = cache.get('c:' + k);
       if (saved && saved.msgs && saved.msgs.length) {
         updateOther(c, saved.other);
@@ -389,7 +401,72 @@
   function dropPending(c, m) {
     if (!m.client_id || !me || !sameId(m.from, me.id)) { return; }
     for (var i = 0; i < c.pending.length; i++) {
-      if (c.pending[i].client_id === m.client_id) { c.pending.splice(i, 1); return; }
+      if (c.pending[i].client_id === m.client_id) { c.pending.splice(i, 1); saveOutbox(); return; }
+    }
+  }
+
+  // -- the outbox: what was written but not yet stored by the server ------------
+  // It lives in the cache, so a reload keeps it; it is sent, oldest first, over
+  // every connection until the server acknowledges it. A resend carries the same
+  // client_id, so the server stores it once.
+
+  function outboxList() {
+    var out = [];
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k)) { out = out.concat(convs[k].pending); }
+    }
+    out.sort(function (a, b) { return a.seq - b.seq; });
+    return out;
+  }
+
+  function saveOutbox() {
+    var list = outboxList();
+    var kept = [];
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i];
+      kept.push({client_id: p.client_id, from: p.from, to: p.to, content: p.content,
+                 sent_at: p.sent_at, seq: p.seq, status: p.status === 'refused' ? 'refused' : 'queued',
+                 error: p.status === 'refused' ? p.error : null});
+    }
+    cache.set('outbox', kept);
+  }
+
+  function restoreOutbox() {
+    var list = cache.get('outbox') || [];
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i];
+      if (!p || !p.client_id || p.to === undefined) { continue; }
+      var c = conversation({id: p.to});
+      var known = false;
+      for (var j = 0; j < c.pending.length; j++) { known = known || c.pending[j].client_id === p.client_id; }
+      if (!known) { c.pending.push(p); }
+      if (p.seq >= outboxSeq) { outboxSeq = p.seq + 1; }
+    }
+  }
+
+  var outboxSeq = 1;
+  var flushGen = 0;
+
+  function restartOutbox() {
+    // A new connection: whatever waited for an ack on the old one is sent again.
+    flushGen += 1;
+    flushing = false;
+    var list = outboxList();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].status !== 'refused') { list[i].status = 'queued'; }
+    }
+    flushOutbox();
+  }
+
+  function flushOutbox() {
+    window.clearTimeout(flushTimer);
+    if (flushing || !connected || !ready || stopped) { return; }
+    var list = outboxList();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].status !== 'refused') {
+        transmit(convs[key(list[i].to)], list[i]);
+        return;
+      }
     }
   }
 
@@ -442,7 +519,7 @@
       var query = first ? '?limit=' + PAGE_SIZE : '?after=' + c.contig + '&limit=' + CATCH_UP_PAGE;
       api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
         if (err) {
-          if (err.code === 'unknown_user') { c.notice = 'There is no such user.'; }
+          if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
           finish(err);
           return;
         }
@@ -460,6 +537,20 @@
       });
     }
     page();
+  }
+
+  // Presence events only come for people we share a conversation with: a chat
+  // opened from search, without messages yet, asks the server instead.
+  function checkPresence() {
+    var c = current;
+    if (!c || !connected || !ready || c.last || c.msgs.length || document.hidden) { return; }
+    api('/conversations/' + encodeURIComponent(c.key) + '/messages?limit=1', function (err, data) {
+      if (err || !data) { return; }
+      updateOther(c, data.other);
+      if (data.messages && data.messages.length) { sync(c); }
+      renderList();
+      refresh(c);
+    });
   }
 
   function loadOlder(c) {
@@ -484,6 +575,7 @@
   function loadList() {
     api('/conversations', function (err, data) {
       if (err) { return; }
+      listKnown = true;
       var seen = {};
       var list = data.conversations || [];
       for (var i = 0; i < list.length; i++) {
@@ -492,7 +584,7 @@
         seen[c.key] = true;
         if (!c.last || entry.last_message.id >= c.last.id) { c.last = entry.last_message; }
         applyReadAt(c, entry.last_message);
-        c.unread = c === current && viewing() ? 0 : entry.unread;
+        c.unread = entry.unread;
         if (c === current && entry.unread) { markRead(c); }
       }
       for (var k in convs) {
@@ -526,14 +618,15 @@
     socket = window.io(NAMESPACE, {
       // Without WebSocket, skip the doomed upgrade probe and stay on polling.
       transports: window.WebSocket ? ['polling', 'websocket'] : ['polling'],
-      reconnectionDelayMax: 5000
+      reconnectionDelayMax: 5000,
+      auth: {lang: I18N.lang}  // acks are worded in the widget's language
     });
     ChatWidget.socket = socket;
     socket.on('connect', function () {
       epoch += 1;
       connected = true;
       setStatus('connected');
-      catchUp();
+      if (ready) { catchUp(); }  // else start() catches up once /api/me answers
     });
     socket.on('disconnect', function (reason) {
       connected = false;
@@ -559,6 +652,143 @@
     socket.on('read', onRead);
     socket.on('presence', onPresence);
     socket.on('typing', onTyping);
+    socket.on('message-edited', onChanged);
+    socket.on('message-deleted', function (e) {
+      if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+    });
+  }
+
+  // -- edits and deletes (contract v2.0) -------------------------------------------
+
+  var changes = 0;  // bumped by every edit or delete: the screen redraws every bubble
+
+  function onChanged(m) {
+    if (!m || typeof m.id !== 'number') { return; }
+    for (var k in convs) {
+      if (!Object.prototype.hasOwnProperty.call(convs, k)) { continue; }
+      var c = convs[k];
+      var old = c.byId[m.id] || (c.last && c.last.id === m.id ? c.last : null);
+      if (!old) { continue; }
+      old.deleted = !!m.deleted;
+      old.content = m.deleted ? '' : m.content;
+      if (m.edited_at) { old.edited_at = m.edited_at; }
+      if (m.rev) { old.rev = m.rev; }
+      if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
+      // Replies quoting it quote what it says now (or its tombstone).
+      for (var i = 0; i < c.msgs.length; i++) {
+        var q = c.msgs[i].reply_to;
+        if (q && q.id === m.id) {
+          c.msgs[i].reply_to = {id: q.id, from: q.from, deleted: !!m.deleted,
+                                content: m.deleted ? '' : String(m.content).slice(0, 200)};
+        }
+      }
+      changes += 1;
+      refresh(c);
+      renderList();
+      saveSoon(c);
+      return;
+    }
+  }
+
+  var editing = null;  // {id, c}: the own message the composer is changing
+
+  function startEditing(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (me && sameId(m.from, me.id) && !m.deleted) {
+        editing = {id: m.id, c: c};
+        ui.input.value = m.content;
+        toggle(ui.form, 'is-editing', true);
+        c.notice = 'Editing your message: Enter saves, Escape cancels.';
+        refresh(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function stopEditing() {
+    if (!editing) { return; }
+    var c = editing.c;
+    editing = null;
+    toggle(ui.form, 'is-editing', false);
+    ui.input.value = '';
+    c.notice = '';
+    refresh(c);
+  }
+
+  function saveEdit() {
+    var e = editing;
+    var text = String(ui.input.value).trim();
+    if (!text) { return; }
+    emit('edit', {id: e.id, content: text}, function (err, ack) {
+      if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
+        e.c.notice = 'Not saved: ' + ((ack && ack.error && ack.error.message) || 'try again');
+        refresh(e.c);
+      }
+    });
+    stopEditing();
+  }
+
+  var replying = null;  // {id, from, content, c}: the message the next one answers
+
+  function startReplying(id) {
+    var m = current && current.byId[id];
+    if (!m || m.deleted) { return; }
+    if (editing) { stopEditing(); }
+    replying = {id: m.id, from: m.from, content: String(m.content), c: current};
+    setText(ui.replyText, 'Replying to ' + (sameId(m.from, me.id) ? 'yourself' : nameOf(current.other)) +
+      ': ' + String(m.content).slice(0, 200));
+    show(ui.replyBar, true);
+    ui.input.focus();
+  }
+
+  function stopReplying() {
+    replying = null;
+    show(ui.replyBar, false);
+  }
+
+  function scrollToMessage(id) {
+    var li = ui.messages.querySelector('li[data-message-id="' + id + '"]');
+    if (!li) { return; }
+    li.scrollIntoView({block: 'center'});
+    toggle(li, 'is-highlighted', true);
+    window.setTimeout(function () { toggle(li, 'is-highlighted', false); }, 1500);
+  }
+
+  // -- blocks: whom this user blocked (the server enforces it both ways) --------------
+
+  var blocked = {};
+
+  function loadBlocks() {
+    api('/blocks', function (err, data) {
+      if (err || !data || !data.users) { return; }
+      blocked = {};
+      for (var i = 0; i < data.users.length; i++) { blocked[key(data.users[i].id)] = true; }
+      if (current) { renderHeader(current); }
+    });
+  }
+
+  function toggleBlock() {
+    var c = current;
+    if (!c) { return; }
+    var was = !!blocked[c.key];
+    if (!was && !window.confirm('Block ' + nameOf(c.other) +
+        '? Neither of you can write to the other until you unblock.')) { return; }
+    request(was ? 'DELETE' : 'PUT', PREFIX + '/api/blocks/' + encodeURIComponent(c.other.id), undefined,
+      function (err) {
+        if (err) { return; }
+        if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
+        c.notice = was ? '' : 'You blocked ' + nameOf(c.other) + '. Unblock to write again.';
+        refresh(c);
+      });
+  }
+
+  function deleteMessage(id) {
+    if (!window.confirm('Delete this message for everyone?')) { return; }
+    emit('delete', {id: id}, function (err, ack) {
+      if (ack && ack.ok) { onChanged({id: id, deleted: true, content: ''}); }
+    });
   }
 
   function unsync() {
@@ -568,9 +798,43 @@
   }
 
   function catchUp() {
-    // After any (re)connection: the open conversation and the list, by id.
+    // After any (re)connection: the open conversation and the list, by id, then
+    // whatever the outbox holds.
+    connectedOnce = true;
     if (current) { sync(current); }
     loadList();
+    restartOutbox();
+    catchUpChanges();
+    loadBlocks();
+  }
+
+  // Edits and deletes missed while away, through the server-wide change number
+  // (`rev`, kept in the cache): new messages come with each conversation's own
+  // catch-up above; what changed in messages already shown is applied here.
+  var syncingRevs = false;
+
+  function catchUpChanges() {
+    if (syncingRevs) { return; }
+    var since = cache.get('rev');
+    syncingRevs = true;
+    if (typeof since !== 'number') {
+      api('/sync', function (err, data) {  // a first start: only where to begin
+        syncingRevs = false;
+        if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
+      });
+      return;
+    }
+    (function page(from) {
+      api('/sync?since=' + from + '&limit=500', function (err, data) {
+        if (err || !data || typeof data.rev !== 'number') { syncingRevs = false; return; }
+        var list = data.messages || [];
+        for (var i = 0; i < list.length; i++) {
+          if (list[i] && (list[i].deleted || list[i].edited_at)) { onChanged(list[i]); }
+        }
+        cache.set('rev', data.rev);
+        if (data.has_more && data.rev > from) { page(data.rev); } else { syncingRevs = false; }
+      });
+    }(since));
   }
 
   function checkSession() {
@@ -601,27 +865,41 @@
     var isNew = !c.byId[m.id] && !(c.last && c.last.id >= m.id);
     if (c.loaded) {
       addMessages(c, [m], c.synced && !c.syncing);
-      saveConv(c);
     } else if (!c.last || m.id > c.last.id) {
       c.last = m;
     }
     if (!mine) {
       c.typingUntil = 0;
-      if (isNew && c === current && viewing()) {
-        markRead(c);
-      } else if (isNew) {
-        c.unread += 1;
-      }
+      c.other.online = true;  // they just wrote
+      if (isNew) { c.unread += 1; }
       if (isNew && document.hidden) {
         unseen += 1;
         updateTitle();
+        notify(c, m);
       }
-      if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
+      if (isNew) { announce(t('announce_message', {name: nameOf(c.other), text: m.content})); }
     }
     if (!c.other.username) { loadList(); }
-    saveList();
+    refresh(c);  // on screen first; the cache is written in a task of its own
     renderList();
-    refresh(c);
+    saveSoon(c);
+  }
+
+  var saveTimer = null;
+  var toSave = {};
+
+  function saveSoon(c) {
+    toSave[c.key] = c;
+    if (saveTimer) { return; }
+    saveTimer = window.setTimeout(function () {
+      saveTimer = null;
+      var list = toSave;
+      toSave = {};
+      for (var k in list) {
+        if (Object.prototype.hasOwnProperty.call(list, k)) { saveConv(list[k]); }
+      }
+      saveList();
+    }, 0);
   }
 
   function onRead(e) {
@@ -678,20 +956,40 @@
     return !document.hidden && panelOpen && !!current;
   }
 
+  // The newest message of the other's that the user can see: the tab is
+  // visible, the panel open, and the message's foot is inside the scroll box.
+  function visibleUpTo(c) {
+    if (c !== current || !viewing() || !ui.messages.children.length) { return 0; }
+    var box = ui.content.getBoundingClientRect();
+    if (!box.height) { return 0; }
+    var kids = ui.messages.children;
+    for (var i = kids.length - 1; i >= 0; i--) {
+      var li = kids[i];
+      var id = li.getAttribute('data-id');
+      if (!id || !/\bchat-other\b/.test(li.className)) { continue; }
+      if (li.getBoundingClientRect().bottom <= box.bottom + 2) { return parseInt(id, 10); }
+    }
+    return 0;
+  }
+
   function markRead(c) {
     if (!socket || c !== current || !viewing()) { return; }
-    var upTo = newestId(c);
-    var unreadHere = c.unread > 0;
+    var upTo = visibleUpTo(c);
+    var unreadHere = false;
+    var left = 0;
+    var now = new Date().toISOString();
     for (var i = 0; i < c.msgs.length; i++) {
       var m = c.msgs[i];
-      if (!sameId(m.from, me.id) && !m.read_at) { unreadHere = true; m.read_at = new Date().toISOString(); }
+      if (sameId(m.from, me.id) || m.read_at) { continue; }
+      if (m.id <= upTo) { unreadHere = true; m.read_at = now; } else { left += 1; }
     }
-    c.unread = 0;
+    var before = c.unread;
+    c.unread = c.loaded ? left : c.unread;
     if (upTo > c.readSent && unreadHere) {
       c.readSent = upTo;
       emit('read', {'with': c.other.id, up_to: upTo});
     }
-    renderList();
+    if (unreadHere || before !== c.unread) { renderList(); updateJump(c); }
   }
 
   function clientId() {
@@ -707,48 +1005,118 @@
     return 'c-' + Date.now().toString(36) + '-' + rand;
   }
 
+  function codePoints(text) {
+    return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length;
+  }
+
+  function tooLong(text) {
+    return codePoints(String(text).trim()) > MAX_LENGTH;
+  }
+
   function send(c, text) {
     text = String(text).trim();
-    if (!text || !me) { return false; }
+    if (!text || !me || codePoints(text) > MAX_LENGTH) { return false; }
     var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
-             sent_at: new Date().toISOString(), status: 'pending', error: null};
+             sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
+    if (replying && replying.c === c) {
+      p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
+                    deleted: false};
+      stopReplying();
+    }
     c.pending.push(p);
     c.notice = '';
-    transmit(c, p);
+    flushOutbox();  // on the wire first; then the screen and the cache
     refresh(c, true);
+    saveOutbox();
     return true;
   }
 
-  // A retry sends the same client_id again, so the server never stores it twice.
+  // One message at a time, so they arrive in the order they were written. A
+  // resend carries the same client_id, so the server never stores it twice.
   function transmit(c, p) {
+    var gen = flushGen;
+    flushing = true;
     p.status = 'pending';
     p.error = null;
-    emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
-      if (c.pending.indexOf(p) < 0) { return; }  // already arrived through a catch-up
+    window.setTimeout(function () { refresh(c); }, 0);
+    var payload = {to: c.other.id, content: p.content, client_id: p.client_id};
+    if (p.reply_to) { payload.reply_to = p.reply_to.id; }
+    emit('chat-to', payload, function (err, ack) {
+      if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
+      flushing = false;
+      if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
       if (err || !ack || !ack.ok) {
-        p.status = 'failed';
-        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: 'No answer from the server.'};
+        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: t('no_answer')};
+        p.status = FINAL[p.error.code] ? 'refused' : 'failed';
+        saveOutbox();
         refresh(c);
+        if (p.status === 'failed') {
+          window.clearTimeout(flushTimer);
+          flushTimer = window.setTimeout(flushOutbox, RETRY_AFTER);
+        } else {
+          flushOutbox();
+        }
         return;
       }
+      ack.message.delivered = ack.delivered !== false;
       addMessages(c, [ack.message], c.synced && !c.syncing);
       dropPending(c, ack.message);
+      if (typeof ack.delivered === 'boolean') { c.other.online = ack.delivered; }
       c.notice = ack.delivered === false
-        ? nameOf(c.other) + ' is offline \u2014 they will see it when they come back.'
+        ? t('is_offline_will_see', {name: nameOf(c.other)})
         : '';
       saveConv(c);
       saveList();
       renderList();
       refresh(c);
+      flushOutbox();
     });
   }
 
   function retry(clientIdValue) {
     if (!current) { return; }
     for (var i = 0; i < current.pending.length; i++) {
-      if (current.pending[i].client_id === clientIdValue) { transmit(current, current.pending[i]); }
+      if (current.pending[i].client_id === clientIdValue) { current.pending[i].status = 'queued'; }
     }
+    flushOutbox();
     refresh(current);
+  }
+
+  // A refused message becomes the draft again, with the reason beside it.
+  function editRefused(clientIdValue) {
+    var c = current;
+    if (!c) { return; }
+    for (var i = 0; i < c.pending.length; i++) {
+      var p = c.pending[i];
+      if (p.client_id !== clientIdValue) { continue; }
+      c.pending.splice(i, 1);
+      var draft = ui.input.value.trim();
+      ui.input.value = draft ? p.content + '\n' + draft : p.content;
+      c.notice = p.error && p.error.message ? t('not_sent', {reason: p.error.message}) : '';
+      saveOutbox();
+      saveDraft(c);
+      composerChanged();
+      refresh(c);
+      ui.input.focus();
+      return;
+    }
+  }
+
+  function saveDraft(c) {
+    c.draft = ui.input.value;
+    if (c.draft) { cache.set('draft:' + c.key, c.draft); } else { cache.remove([cache.name('draft:' + c.key)]); }
+  }
+
+  function composerChanged() {
+    autoGrow();
+    var left = MAX_LENGTH - codePoints(ui.input.value.trim());
+    var over = left < 0;
+    setText(ui.counter, left <= COUNTER_FROM ? String(left) : '');
+    toggle(ui.counter, 'is-over', over);
+    toggle(ui.form, 'is-over', over);
+    ui.counter.title = over ? t('too_long_by', {count: -left, limit: MAX_LENGTH})
+      : t('chars_left', {count: left});
+    ui.send.setAttribute('aria-disabled', over ? 'true' : 'false');
   }
 
   // -- building the widget -------------------------------------------------------
@@ -767,46 +1135,65 @@
     who.appendChild(ui.status);
     head.appendChild(ui.meAvatar);
     head.appendChild(who);
+    if (window.Notification) {
+      ui.notify = attrs(button('chat-icon-button chat-notify', t('notify_me'), 'bell'),
+                        {'aria-pressed': 'false'});
+      head.appendChild(ui.notify);
+    }
+    var menu = languageMenu();
+    if (menu) { head.appendChild(menu); }
     if (MODE === 'page') {
-      ui.logout = button('chat-icon-button chat-logout', 'Log out', 'logout');
+      ui.logout = button('chat-icon-button chat-logout', t('log_out'), 'logout');
       ui.logout.setAttribute('data-chat-logout', '');
       head.appendChild(ui.logout);
     } else {
-      ui.close = button('chat-icon-button chat-close', 'Close chat', 'close');
+      ui.close = button('chat-icon-button chat-close', t('close_chat'), 'close');
       head.appendChild(ui.close);
     }
     side.appendChild(head);
 
     var searchBox = el('div', 'chat-search');
     ui.search = attrs(el('input', 'chat-search-input'), {
-      type: 'search', placeholder: 'Search people', 'aria-label': 'Search people to chat with',
+      type: 'search', placeholder: t('search_people'), 'aria-label': t('search_people_label'),
       autocomplete: 'off', spellcheck: 'false'});
     searchBox.appendChild(ui.search);
     side.appendChild(searchBox);
-    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': 'People'});
+    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': t('people')});
     show(ui.results, false);
     side.appendChild(ui.results);
 
-    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': 'Conversations'});
+    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': t('conversations')});
     side.appendChild(ui.list);
-    ui.listEmpty = el('p', 'chat-empty', 'No conversations yet. Search for someone to start one.');
+    ui.listEmpty = el('p', 'chat-empty', t('no_conversations'));
+    show(ui.listEmpty, false);
     side.appendChild(ui.listEmpty);
+    ui.listLoading = attrs(el('div', 'chat-skeleton'), {role: 'status', 'aria-label': t('loading_conversations')});
+    for (var i = 0; i < 4; i++) {
+      var row = el('div', 'chat-skeleton-row');
+      row.appendChild(el('span', 'chat-skeleton-avatar'));
+      var lines = el('span', 'chat-skeleton-lines');
+      lines.appendChild(el('span', 'chat-skeleton-line'));
+      lines.appendChild(el('span', 'chat-skeleton-line chat-skeleton-short'));
+      row.appendChild(lines);
+      ui.listLoading.appendChild(row);
+    }
+    side.appendChild(ui.listLoading);
     shell.appendChild(side);
 
     shell.appendChild(buildConversation());
     ui.placeholder = el('div', 'chat-placeholder');
     ui.placeholder.appendChild(icon('chat'));
-    ui.placeholder.appendChild(el('p', null, 'Pick a conversation or search for someone.'));
+    ui.placeholder.appendChild(el('p', null, t('pick_conversation')));
     shell.appendChild(ui.placeholder);
 
     ui.announce = attrs(el('div', 'chat-sr-only'), {'aria-live': 'polite', 'aria-atomic': 'true'});
     shell.appendChild(ui.announce);
 
     if (MODE === 'docked') {
-      ui.launcher = attrs(button('chat-launcher', 'Open chat', 'chat'), {'aria-expanded': 'false'});
+      ui.launcher = attrs(button('chat-launcher', t('open_chat'), 'chat'), {'aria-expanded': 'false'});
       ui.badge = el('span', 'chat-launcher-badge');
       ui.launcher.appendChild(ui.badge);
-      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': 'Chat'});
+      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': t('chat')});
       ui.panel.appendChild(shell);
       show(ui.panel, false);
       root.appendChild(ui.panel);
@@ -817,10 +1204,31 @@
     bindEvents();
   }
 
+  // data-languages: [[tag, name], ...] offered by the server. Choosing one keeps
+  // it in the chat_lang cookie (the server reads it next) and reloads the page.
+  function languageMenu() {
+    var list;
+    try { list = JSON.parse(root.getAttribute('data-languages') || 'null'); } catch (e) { list = null; }
+    if (!list || list.length < 2) { return null; }
+    var select = attrs(el('select', 'chat-language'), {'aria-label': t('language'), title: t('language')});
+    for (var i = 0; i < list.length; i++) {
+      var option = attrs(el('option', null, list[i][1]), {value: list[i][0], lang: list[i][0]});
+      if (window.ChatI18n.match(list[i][0]) === I18N.lang) { option.selected = true; }
+      select.appendChild(option);
+    }
+    on(select, 'change', function () {
+      document.cookie = 'chat_lang=' + encodeURIComponent(select.value) +
+        '; path=/; max-age=31536000; samesite=lax';
+      window.location.reload();
+    });
+    ui.language = select;
+    return select;
+  }
+
   function buildConversation() {
-    var box = attrs(el('section', 'chat-container'), {'aria-label': 'Conversation'});
+    var box = attrs(el('section', 'chat-container'), {'aria-label': t('conversation')});
     var header = el('header', 'chat-header');
-    ui.back = button('chat-icon-button chat-back', 'Back to conversations', 'back');
+    ui.back = button('chat-icon-button chat-back', t('back'), 'back');
     ui.otherAvatar = avatar(null);
     ui.otherName = el('h2', 'chat-header-name');
     ui.otherState = el('span', 'chat-header-state');
@@ -830,29 +1238,60 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
+    ui.block = attrs(el('button', 'chat-block', 'Block'), {type: 'button', 'aria-pressed': 'false'});
+    header.appendChild(ui.block);
+    if (MODE === 'docked') {
+      // Full screen on a phone, the conversation needs its own way out.
+      ui.closeConv = button('chat-icon-button chat-close chat-close-conv', t('close_chat'), 'close');
+      header.appendChild(ui.closeConv);
+    }
     box.appendChild(header);
+    ui.conn = attrs(el('div', 'chat-conn'), {role: 'status'});
+    show(ui.conn, false);
+    box.appendChild(ui.conn);
 
-    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
-    ui.older = button('chat-older', null, null, 'Load older messages');
+    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': t('messages_label')});
+    ui.older = button('chat-older', null, null, t('load_older'));
     ui.messages = el('ul', 'chat-messages');
-    ui.convEmpty = el('p', 'chat-conv-empty', 'No messages yet. Say hello!');
+    ui.convEmpty = el('p', 'chat-conv-empty', t('no_messages'));
+    ui.convLoading = attrs(el('p', 'chat-conv-loading', t('loading_messages')), {role: 'status'});
+    show(ui.convEmpty, false);
+    show(ui.convLoading, false);
     ui.content.appendChild(ui.older);
     ui.content.appendChild(ui.convEmpty);
+    ui.content.appendChild(ui.convLoading);
     ui.content.appendChild(ui.messages);
-    box.appendChild(ui.content);
+    var scroller = el('div', 'chat-scroller');
+    scroller.appendChild(ui.content);
+    ui.jump = button('chat-jump', t('jump_label'), 'down');
+    ui.jumpText = el('span', 'chat-jump-text');
+    ui.jump.appendChild(ui.jumpText);
+    show(ui.jump, false);
+    scroller.appendChild(ui.jump);
+    box.appendChild(scroller);
 
     ui.typing = attrs(el('div', 'chat-typing'), {'aria-hidden': 'true'});
     box.appendChild(ui.typing);
     ui.notice = attrs(el('p', 'chat-notice'), {role: 'status'});
     box.appendChild(ui.notice);
 
+    ui.replyBar = el('div', 'chat-reply-draft');
+    ui.replyText = el('span', 'chat-reply-draft-text');
+    ui.replyCancel = button('chat-reply-cancel', 'Cancel the reply', null, '\u00d7');
+    ui.replyBar.appendChild(ui.replyText);
+    ui.replyBar.appendChild(ui.replyCancel);
+    show(ui.replyBar, false);
+    box.appendChild(ui.replyBar);
+
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
-      id: 'chat-input', rows: '1', placeholder: 'Write a message\u2026',
-      'aria-label': 'Message', enterkeyhint: 'send'});
-    ui.send = button('chat-send', 'Send', 'send');
+      id: 'chat-input', rows: '1', placeholder: t('write_message'),
+      'aria-label': t('message_label'), enterkeyhint: 'send'});
+    ui.send = button('chat-send', t('send'), 'send');
     ui.send.type = 'submit';
+    ui.counter = attrs(el('span', 'chat-counter'), {'aria-live': 'polite'});
     ui.form.appendChild(ui.input);
+    ui.form.appendChild(ui.counter);
     ui.form.appendChild(ui.send);
     box.appendChild(ui.form);
     ui.container = box;
@@ -863,14 +1302,22 @@
   // -- rendering -------------------------------------------------------------------
 
   function setStatus(state) {
-    var labels = {connecting: 'Connecting\u2026', connected: 'Connected',
-                  reconnecting: 'Reconnecting\u2026', offline: 'Offline'};
+    var labels = {connecting: t('status_connecting'), connected: t('status_connected'),
+                  reconnecting: t('status_reconnecting'), offline: t('status_offline')};
+    var banners = {connecting: t('status_connecting'), reconnecting: t('banner_reconnecting'),
+                   offline: t('banner_offline')};
     ui.status.setAttribute('data-state', state);
     setText(ui.status, labels[state]);
+    ui.conn.setAttribute('data-state', state);
+    setText(ui.conn, banners[state] || '');
+    show(ui.conn, state !== 'connected');
     toggle(root, 'chat-is-offline', state !== 'connected');
+    if (current) { refresh(current); }
+    if (ui.list) { renderList(); }
   }
 
   function renderMe() {
+    renderNotifyToggle();
     setText(ui.meName, nameOf(me));
     setAvatar(ui.meAvatar, me && {avatar: me.avatar});
   }
@@ -887,7 +1334,8 @@
       if (ui.list.children[i] !== c.node) { ui.list.insertBefore(c.node, ui.list.children[i] || null); }
     }
     while (ui.list.children.length > order.length) { ui.list.removeChild(ui.list.lastChild); }
-    show(ui.listEmpty, !order.length);
+    show(ui.listEmpty, !order.length && listKnown);
+    show(ui.listLoading, !order.length && !listKnown);
     if (ui.badge) { setText(ui.badge, total ? (total > 99 ? '99+' : total) : ''); }
   }
 
@@ -913,24 +1361,28 @@
   }
 
   function updateItem(c) {
+    if (c.last && c.last.conversation) { c.node.setAttribute('data-conversation-id', c.last.conversation); }
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
-    var preview = typing ? 'typing\u2026' : '';
+    var preview = typing ? t('typing') : '';
     if (!typing && last) {
-      preview = (me && sameId(last.from, me.id) ? 'You: ' : '') + String(last.content).replace(/\s+/g, ' ');
+      preview = String(last.content).replace(/\s+/g, ' ');
+      if (me && sameId(last.from, me.id)) { preview = t('you_prefix', {text: preview}); }
     }
     setText(n.name, nameOf(c.other));
     setText(n.preview, preview);
     setText(n.unread, c.unread ? (c.unread > 99 ? '99+' : c.unread) : '');
     setTime(n.time, last ? last.sent_at : '');
     setAvatar(n.avatar, c.other);
-    toggle(c.node, 'online', !!c.other.online);
+    toggle(c.node, 'online', connected && !!c.other.online);
     toggle(c.node, 'active', c === current);
     toggle(c.node, 'has-unread', c.unread > 0);
     toggle(c.node, 'is-typing', typing);
-    var label = nameOf(c.other) + (c.other.online ? ', online' : '') +
-      (c.unread ? ', ' + c.unread + ' unread' : '') + (preview ? ': ' + preview : '');
+    var parts = [connected && c.other.online ? t('row_online', {name: nameOf(c.other)}) : nameOf(c.other)];
+    if (c.unread) { parts.push(t('unread', {count: c.unread})); }
+    if (preview) { parts.push(preview); }
+    var label = parts.join(t('list_sep'));
     c.node.firstChild.setAttribute('aria-label', label);
     if (c === current) { c.node.firstChild.setAttribute('aria-current', 'true'); } else {
       c.node.firstChild.removeAttribute('aria-current');
@@ -941,23 +1393,33 @@
     if (c !== current) { return; }
     renderHeader(c);
     renderMessages(c, toBottom);
-    setText(ui.typing, isTyping(c) ? nameOf(c.other) + ' is typing\u2026' : '');
+    markRead(c);
+    setText(ui.typing, isTyping(c) ? t('is_typing', {name: nameOf(c.other)}) : '');
     toggle(ui.typing, 'is-active', isTyping(c));
     setText(ui.notice, c.notice);
     show(ui.notice, !!c.notice);
   }
 
+  // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
+    var isBlocked = !!blocked[c.key];
+    setText(ui.block, isBlocked ? 'Unblock' : 'Block');
+    ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
-    setText(ui.otherState, c.other.online ? 'online' : 'offline');
-    toggle(ui.otherState, 'is-online', !!c.other.online);
+    setText(ui.otherState, connected ? (c.other.online ? t('online') : t('offline')) : t('waiting_network'));
+    toggle(ui.otherState, 'is-online', connected && !!c.other.online);
+  }
+
+  function atBottom() {
+    var box = ui.content;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   }
 
   function renderMessages(c, toBottom) {
     var box = ui.content;
     var ul = ui.messages;
-    var atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    var wasAtBottom = toBottom || atBottom();
     var list = c.msgs.concat(c.pending);
     var kids = ul.children;
     // Append when the screen already shows a prefix of the list; else rebuild.
@@ -965,17 +1427,61 @@
     for (var i = 0; keep && i < kids.length; i++) {
       keep = kids[i].getAttribute('data-key') === msgKey(list[i]);
     }
+    var shown = keep ? kids.length : 0;
     if (!keep) {
       clear(ul);
       ul.setAttribute('data-conv', c.key);
     }
+    // Unread messages that arrive out of sight get a divider above the first;
+    // it moves down once everything above it has been read.
+    var fresh = firstUnread(c);
+    if (fresh !== null && (c.newFrom === null || fresh > c.newFrom) &&
+        (c.opening || !wasAtBottom || document.hidden)) {
+      c.newFrom = fresh;
+    }
+    if (c.loaded) { c.opening = false; }
     for (i = kids.length; i < list.length; i++) { ul.appendChild(buildBubble(list[i])); }
     var seenId = lastSeenOfMine(c);
     var lastMine = lastOfMine(c);
-    for (i = 0; i < list.length; i++) { updateBubble(kids[i], list[i], list[i - 1], seenId, lastMine); }
+    // Only the tail can change when nothing else did: the last bubble shown
+    // (its group may end), the new ones, and the pending ones.
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes].join('|');
+    var from = 0;
+    if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
+    ul.chatSig = sig;
+    for (i = from; i < list.length; i++) {
+      updateBubble(kids[i], list[i], list[i - 1], list[i + 1], seenId, lastMine, c.newFrom);
+    }
     show(ui.older, c.hasMore && c.msgs.length > 0);
     show(ui.convEmpty, c.loaded && !list.length);
-    if (atBottom) { box.scrollTop = box.scrollHeight; }
+    show(ui.convLoading, !c.loaded && !list.length && !c.notice);
+    if (wasAtBottom) { box.scrollTop = box.scrollHeight; }
+    updateJump(c);
+  }
+
+  function firstUnread(c) {
+    for (var i = 0; i < c.msgs.length; i++) {
+      var m = c.msgs[i];
+      if (!sameId(m.from, me && me.id) && !m.read_at && m.id > c.readSent) { return m.id; }
+    }
+    return null;
+  }
+
+  function unreadBelow(c) {
+    var n = 0;
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (!sameId(m.from, me && me.id) && !m.read_at && m.id > c.readSent) { n += 1; }
+    }
+    return n;
+  }
+
+  function updateJump(c) {
+    var n = unreadBelow(c);
+    var away = !atBottom();
+    setText(ui.jumpText, n ? t('jump_new', {count: n}) : '');
+    ui.jump.setAttribute('aria-label', n ? t('jump_label_new', {count: n}) : t('jump_label'));
+    show(ui.jump, away && (n > 0 || ui.content.scrollHeight - ui.content.scrollTop - ui.content.clientHeight > 400));
   }
 
   function lastSeenOfMine(c) {
@@ -992,44 +1498,150 @@
     return null;
   }
 
+  // Links: http, https and www only, built as elements with text nodes.
+  var LINK = /(\bhttps?:\/\/[^\s<>"]+|\bwww\.[^\s<>"]+)/gi;
+  var LINK_TAIL = /[.,;:!?'"\)\]]+$/;
+
+  function appendLinked(node, text) {
+    var at = 0;
+    var found;
+    LINK.lastIndex = 0;
+    while ((found = LINK.exec(text)) !== null) {
+      var url = found[0];
+      var tail = url.match(LINK_TAIL);
+      if (tail && !(tail[0].charAt(0) === ')' && url.indexOf('(') >= 0)) { url = url.slice(0, url.length - tail[0].length); }
+      if (!url || /^www\.$/i.test(url)) { continue; }
+      if (found.index > at) { node.appendChild(document.createTextNode(text.slice(at, found.index))); }
+      var href = /^www\./i.test(url) ? 'https://' + url : url;
+      var a = attrs(el('a', 'chat-link', url), {href: href, target: '_blank', rel: 'noopener noreferrer nofollow'});
+      node.appendChild(a);
+      at = found.index + url.length;
+      LINK.lastIndex = at;
+    }
+    if (at < text.length) { node.appendChild(document.createTextNode(text.slice(at))); }
+    return node;
+  }
+
+  function dayLabel(iso) {
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) { return ''; }
+    return I18N.dayHeading(new Date(ms));  // Today / 今天, 'Fri, 3 Nov' / '11月3日 周五'
+  }
+
   function buildBubble(m) {
     var mine = me && sameId(m.from, me.id);
     var li = el('li', mine ? 'chat-self' : 'chat-other');
     li.setAttribute('data-key', msgKey(m));
+    var day = attrs(el('div', 'chat-day'), {role: 'separator'});
+    var divider = attrs(el('div', 'chat-new-divider', t('new_messages_divider')), {role: 'separator'});
+    show(day, false);
+    show(divider, false);
+    li.appendChild(day);
+    li.appendChild(divider);
     var bubble = el('div', 'chat-bubble');
-    bubble.appendChild(el('div', 'chat-text', m.content));
+    var text = el('div', 'chat-text');
+    bubble.appendChild(text);
     var meta = el('div', 'chat-meta');
-    meta.appendChild(timeNode('chat-stamp', true));
-    meta.appendChild(el('span', 'chat-state'));
+    meta.appendChild(attrs(timeNode('chat-stamp', false), {'data-clock': '1'}));
+    var state = el('span', 'chat-state');
+    meta.appendChild(state);
     bubble.appendChild(meta);
+    var rep = button('chat-reply-button', 'Reply to this message', null, 'Reply');
+    show(rep, false);
+    bubble.appendChild(rep);
+    var del = null;
+    if (mine) {
+      del = button('chat-delete', 'Delete this message', null, 'Delete');
+      show(del, false);
+      bubble.appendChild(del);
+    }
     li.appendChild(bubble);
+    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
+                    text: text, del: del, reply: rep};
+    renderText(li, m);
     return li;
   }
 
-  function updateBubble(li, m, prev, seenId, lastMine) {
+  // The text of a bubble, or its tombstone; "edited" after a changed one.
+  function renderText(li, m) {
+    var q = m.reply_to;
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content +
+      (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
+    if (li.chatTextSig === sig) { return; }
+    li.chatTextSig = sig;
+    var text = li.chatParts.text;
+    clear(text);
+    toggle(li, 'is-deleted', !!m.deleted);
+    if (q && typeof q.id === 'number') {
+      var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
+      var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
+        : (me && sameId(q.from, me.id) ? 'You' : '');
+      if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
+      quote.appendChild(el('span', 'chat-reply-text', q.deleted ? 'Message deleted' : String(q.content)));
+      text.appendChild(quote);
+    }
+    if (m.deleted) {
+      text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
+      return;
+    }
+    appendLinked(text, String(m.content));
+    if (m.edited_at) {
+      text.appendChild(document.createTextNode(' '));
+      text.appendChild(el('span', 'chat-edited', '(edited)'));
+    }
+  }
+
+  function closeInTime(a, b) {
+    return a && b && sameId(a.from, b.from) && Date.parse(b.sent_at) - Date.parse(a.sent_at) < GROUP_GAP &&
+      sameDay(new Date(Date.parse(a.sent_at)), new Date(Date.parse(b.sent_at)));
+  }
+
+  function updateBubble(li, m, prev, next, seenId, lastMine, newFrom) {
+    var parts = li.chatParts;
     var mine = me && sameId(m.from, me.id);
-    var grouped = prev && sameId(prev.from, m.from) &&
-      Date.parse(m.sent_at) - Date.parse(prev.sent_at) < GROUP_GAP;
-    if (m.id) { li.setAttribute('data-id', m.id); }
+    var isNewFrom = newFrom !== null && m.id === newFrom;
+    var grouped = closeInTime(prev, m) && !isNewFrom;
+    var groupEnd = !closeInTime(m, next) || (next && newFrom !== null && next.id === newFrom);
+    if (m.id) {
+      li.setAttribute('data-id', m.id);
+      li.setAttribute('data-message-id', m.id);
+    }
+    renderText(li, m);
+    parts.reply.setAttribute('data-reply', m.id || '');
+    show(parts.reply, !!m.id && !m.deleted && !m.status);
+    if (parts.del) {
+      parts.del.setAttribute('data-delete', m.id || '');
+      show(parts.del, !!m.id && !m.deleted && !m.status);
+    }
+    var newDay = !prev || !sameDay(new Date(Date.parse(prev.sent_at)), new Date(Date.parse(m.sent_at)));
+    setText(parts.day, newDay ? dayLabel(m.sent_at) : '');
+    show(parts.day, newDay);
+    show(parts.divider, isNewFrom);
     toggle(li, 'chat-grouped', !!grouped);
-    toggle(li, 'chat-pending', m.status === 'pending');
-    toggle(li, 'chat-failed', m.status === 'failed');
-    var meta = li.firstChild.lastChild;
-    setTime(meta.firstChild, m.sent_at);
+    toggle(li, 'chat-group-end', !!groupEnd);
+    var status = m.status;
+    toggle(li, 'chat-pending', status === 'pending' || status === 'queued');
+    toggle(li, 'chat-failed', status === 'failed' || status === 'refused');
+    setTime(parts.stamp, m.sent_at);
     var state = '';
-    if (m.status === 'pending') { state = 'Sending\u2026'; }
-    else if (m.status === 'failed') { state = 'failed'; }
-    else if (mine && m.id === seenId) { state = 'Seen'; }
-    else if (mine && m.id === lastMine) { state = 'Sent'; }
-    var stateNode = meta.lastChild;
+    if (status === 'queued') { state = connected ? t('sending') : t('waiting_network_state'); }
+    else if (status === 'pending') { state = t('sending'); }
+    else if (status === 'failed' || status === 'refused') { state = status; }
+    else if (mine && m.id === seenId) { state = t('seen'); }
+    else if (mine && m.id === lastMine) { state = m.delivered ? t('delivered') : t('sent'); }
+    show(parts.stamp, !!groupEnd || !!state);
+    show(parts.meta, !!groupEnd || !!state);
+    var stateNode = parts.state;
     var sig = state + (m.error ? m.error.message : '');
     if (stateNode.getAttribute('data-sig') === sig) { return; }
     stateNode.setAttribute('data-sig', sig);
     clear(stateNode);
-    if (state === 'failed') {
-      stateNode.appendChild(el('span', 'chat-error', 'Not sent: ' + (m.error && m.error.message || 'error')));
-      var again = button('chat-retry', null, null, 'Retry');
-      again.setAttribute('data-retry', m.client_id);
+    if (state === 'failed' || state === 'refused') {
+      stateNode.appendChild(el('span', 'chat-error', t('not_sent', {reason: m.error && m.error.message || t('error')})));
+      stateNode.appendChild(document.createTextNode(' '));
+      var again = state === 'failed' ? button('chat-retry', null, null, t('retry_now'))
+        : button('chat-retry chat-edit', null, null, t('edit'));
+      again.setAttribute(state === 'failed' ? 'data-retry' : 'data-edit', m.client_id);
       stateNode.appendChild(again);
     } else {
       stateNode.appendChild(document.createTextNode(state));
@@ -1043,13 +1655,118 @@
 
   function updateTitle() {
     document.title = unseen ? '(' + unseen + ') ' + baseTitle : baseTitle;
+    updateFavicon();
+  }
+
+  // -- notifications: asked for from a click, shown only for a hidden tab ----------
+
+  var prefs = (function () {
+    try { return window.localStorage; } catch (e) { return null; }
+  }());
+
+  function pref(name, value) {
+    try {
+      if (value === undefined) { return prefs ? prefs.getItem('chat-pref:' + name) : null; }
+      if (prefs) { prefs.setItem('chat-pref:' + name, value); }
+    } catch (e) { /* private mode: the preference lasts this page */ }
+    return value;
+  }
+
+  function notifyWanted() {
+    return !!window.Notification && window.Notification.permission === 'granted' && pref('notify') === '1';
+  }
+
+  function renderNotifyToggle() {
+    if (!ui.notify) { return; }
+    var onNow = notifyWanted();
+    ui.notify.setAttribute('aria-pressed', onNow ? 'true' : 'false');
+    var label = onNow ? t('notify_on') : t('notify_me');
+    ui.notify.setAttribute('aria-label', label);
+    ui.notify.title = label;
+    toggle(ui.notify, 'is-on', onNow);
+  }
+
+  function toggleNotify() {
+    if (notifyWanted()) { pref('notify', '0'); renderNotifyToggle(); return; }
+    pref('notify', '1');
+    var asked = window.Notification.requestPermission(function () { renderNotifyToggle(); });
+    if (asked && asked.then) { asked.then(renderNotifyToggle); }
+    renderNotifyToggle();
+  }
+
+  function notify(c, m) {
+    if (notifyWanted()) {
+      try {
+        var n = new window.Notification(nameOf(c.other), {
+          body: String(m.content).slice(0, 160), tag: 'chat-' + c.key, icon: c.other.avatar || undefined});
+        n.onclick = function () { window.focus(); openConversation(c); n.close(); };
+      } catch (e) { /* some browsers only notify from a service worker */ }
+    }
+    if (pref('sound') === '1' || root.getAttribute('data-sound') === 'on') { chime(); }
+  }
+
+  var audio = null;
+
+  function chime() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.08, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.25);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.25);
+    } catch (e) { /* no sound then */ }
+  }
+
+  // The standalone page (or a host that asks with data-favicon="badge") shows
+  // the count of unseen messages on its favicon.
+  var favicon = null;
+
+  function updateFavicon() {
+    if (MODE !== 'page' && root.getAttribute('data-favicon') !== 'badge') { return; }
+    var link = document.querySelector('link[rel~="icon"]');
+    if (!link) { return; }
+    if (!favicon) { favicon = {link: link, href: link.getAttribute('href'), img: null}; }
+    if (!unseen) { favicon.link.setAttribute('href', favicon.href); return; }
+    var canvas = document.createElement('canvas');
+    if (!canvas.getContext) { return; }
+    canvas.width = canvas.height = 64;
+    var g = canvas.getContext('2d');
+    function draw() {
+      try {
+        g.clearRect(0, 0, 64, 64);
+        if (favicon.img && favicon.img.complete) { g.drawImage(favicon.img, 0, 0, 64, 64); }
+        g.fillStyle = '#dc2626';
+        g.beginPath();
+        g.arc(42, 22, 22, 0, 2 * Math.PI);
+        g.fill();
+        g.fillStyle = '#fff';
+        g.font = 'bold 30px sans-serif';
+        g.textAlign = 'center';
+        g.textBaseline = 'middle';
+        g.fillText(unseen > 9 ? '9+' : String(unseen), 42, 24);
+        favicon.link.setAttribute('href', canvas.toDataURL('image/png'));
+      } catch (e) { /* a tainted canvas: keep the plain icon */ }
+    }
+    if (!favicon.img) {
+      favicon.img = new window.Image();
+      favicon.img.onload = draw;
+      favicon.img.src = favicon.href;
+    }
+    draw();
   }
 
   function renderSearch(users) {
     clear(ui.results);
     if (!users) { show(ui.results, false); return; }
     if (!users.length) {
-      ui.results.appendChild(el('li', 'chat-search-none', 'No one found'));
+      ui.results.appendChild(el('li', 'chat-search-none', t('no_one_found')));
     }
     for (var i = 0; i < users.length; i++) {
       var u = users[i];
@@ -1068,10 +1785,12 @@
   // -- actions -----------------------------------------------------------------------
 
   function openConversation(c) {
-    if (current && current !== c) { current.draft = ui.input.value; }
+    if (current && current !== c) { saveDraft(current); current.newFrom = null; }
+    if (current !== c) { c.newFrom = null; c.opening = true; }
     current = c;
     cache.set('open', c.key);
     ui.input.value = c.draft || '';
+    composerChanged();
     show(ui.container, true);
     show(ui.placeholder, false);
     toggle(root, 'chat-view-conv', true);
@@ -1082,6 +1801,23 @@
     markRead(c);
     sync(c);
     ui.input.focus();
+  }
+
+  // A conversation by its contract v2.0 id (direct ones: this widget shows no groups yet).
+  function openConversationById(id) {
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last &&
+          sameId(convs[k].last.conversation, id)) {
+        openConversation(convs[k]);
+        return;
+      }
+    }
+    api('/conversations', function (err, data) {
+      var list = (!err && data && data.conversations) || [];
+      for (var i = 0; i < list.length; i++) {
+        if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
+      }
+    });
   }
 
   function openUser(userId) {
@@ -1151,45 +1887,82 @@
     on(ui.search, 'keydown', function (e) {
       var first = ui.results.querySelector('li[data-user-id]');
       if (e.key === 'Escape') { ui.search.value = ''; renderSearch(null); }
-      if (e.key === 'Enter' && first) { e.preventDefault(); pickResult(first); }
+      if (e.key === 'Enter' && first && !composing(e)) { e.preventDefault(); pickResult(first); }
       if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.firstChild.focus(); }
     });
     on(ui.form, 'submit', function (e) {
       e.preventDefault();
-      if (current && send(current, ui.input.value)) {
+      if (editing) {
+        saveEdit();
+      } else if (current && tooLong(ui.input.value)) {
+        current.notice = t('too_long_notice', {limit: MAX_LENGTH});
+        refresh(current);
+      } else if (current && send(current, ui.input.value)) {
         ui.input.value = '';
-        current.draft = '';
-        autoGrow();
+        saveDraft(current);
+        composerChanged();
       }
       ui.input.focus();
     });
     on(ui.input, 'keydown', function (e) {
-      // Enter sends; Shift+Enter (or an open IME composition) keeps typing.
-      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
+      // Enter sends; Shift+Enter, or Enter that confirms an IME candidate, keeps typing.
+      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !composing(e)) {
         e.preventDefault();
         ui.send.click();
+      } else if ((e.key === 'ArrowUp' || e.keyCode === 38) && !ui.input.value && current &&
+                 !editing && startEditing(current)) {
+        e.preventDefault();  // up-arrow in an empty box edits your last message
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && editing) {
+        e.preventDefault();
+        stopEditing();
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && replying) {
+        e.preventDefault();
+        stopReplying();
       }
     });
     on(ui.input, 'input', function () {
-      autoGrow();
+      composerChanged();
+      if (current) { saveDraft(current); }
       var now = Date.now();
       if (current && ui.input.value.trim() && now - lastTypingSent > TYPING_EVERY && connected) {
         lastTypingSent = now;
         emit('typing', {to: current.other.id});
       }
     });
+    var scrollTimer = null;
     on(ui.content, 'scroll', function () {
       if (current && ui.content.scrollTop < 40) { loadOlder(current); }
+      if (scrollTimer) { return; }
+      scrollTimer = window.setTimeout(function () {
+        scrollTimer = null;
+        if (current) { markRead(current); updateJump(current); }
+      }, 120);
+    });
+    on(ui.jump, 'click', function () {
+      ui.content.scrollTop = ui.content.scrollHeight;
+      if (current) { markRead(current); updateJump(current); }
     });
     on(ui.older, 'click', function () { if (current) { loadOlder(current); } });
     on(ui.messages, 'click', function (e) {
       var b = closest(e.target, '[data-retry]');
       if (b) { retry(b.getAttribute('data-retry')); }
+      var edit = closest(e.target, '[data-edit]');
+      if (edit) { editRefused(edit.getAttribute('data-edit')); }
+      var quote = closest(e.target, '[data-quote]');
+      if (quote) { scrollToMessage(quote.getAttribute('data-quote')); }
+      var rep = closest(e.target, '[data-reply]');
+      if (rep && rep.getAttribute('data-reply')) { startReplying(+rep.getAttribute('data-reply')); }
+      var del = closest(e.target, '[data-delete]');
+      if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
+    on(ui.block, 'click', toggleBlock);
+    on(ui.replyCancel, 'click', function () { stopReplying(); ui.input.focus(); });
+    if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {
       on(ui.launcher, 'click', function () { setPanel(!panelOpen); if (panelOpen) { ui.search.focus(); } });
       on(ui.close, 'click', function () { setPanel(false); ui.launcher.focus(); });
+      on(ui.closeConv, 'click', function () { setPanel(false); ui.launcher.focus(); });
       on(ui.panel, 'keydown', function (e) {
         if (e.key === 'Escape') { setPanel(false); ui.launcher.focus(); }
       });
@@ -1207,12 +1980,25 @@
       if (current) { markRead(current); }
     });
     window.setInterval(refreshTimes, 30000);
+    window.setInterval(checkPresence, PRESENCE_EVERY);
+    on(window, 'offline', function () {
+      // The browser knows the network is gone: say so now, not after a ping timeout.
+      if (socket && socket.connected) { socket.io.engine.close(); }
+      connected = false;
+      setStatus('reconnecting');
+    });
+    on(window, 'online', function () {
+      if (socket && !socket.connected && !stopped) { socket.disconnect(); socket.connect(); }
+    });
   }
 
   // -- session -------------------------------------------------------------------
 
   function restoreFromCache() {
-    var list = cache.get('list') || [];
+    var saved = cache.get('list');
+    var list = saved || [];
+    if (saved) { listKnown = true; }
+    restoreOutbox();
     for (var i = 0; i < list.length; i++) {
       if (!list[i] || !list[i].other) { continue; }
       var c = conversation(list[i].other);
@@ -1262,11 +2048,16 @@
       renderMe();
       ready = true;
       renderList();
-      if (current) { refresh(current, true); sync(current); }
-      loadList();
-      connect();
+      if (connected) {
+        catchUp();  // the list is fetched once, after the socket is there to miss nothing
+      } else {
+        if (current) { refresh(current, true); sync(current); }
+        // No socket yet (slow link, or blocked): do not leave the list waiting for it.
+        window.setTimeout(function () { if (!connectedOnce && !stopped) { loadList(); } }, 2500);
+      }
       if (queuedOpen !== null) { openUser(queuedOpen); queuedOpen = null; }
     });
+    connect();  // the socket opens alongside /api/me: it needs only the session cookie
   }
 
   function signedOut() {
@@ -1281,7 +2072,7 @@
       window.location.reload();  // the host sends a signed-out visitor to its login
     } else {
       clear(ui.placeholder);
-      ui.placeholder.appendChild(el('p', null, 'You are signed out.'));
+      ui.placeholder.appendChild(el('p', null, t('signed_out')));
     }
   }
 
@@ -1302,12 +2093,15 @@
 
   var ChatWidget = {
     open: openUser,
+    openConversation: openConversationById,
     logout: logout,
     socket: null,
     mode: MODE,
     // For tests and host pages: the conversation state is read-only by contract.
     conversation: function (userId) { return convs[key(userId)] || null; },
-    me: function () { return me; }
+    me: function () { return me; },
+    // An optional chime with notifications of a hidden tab.
+    setSound: function (onOff) { pref('sound', onOff ? '1' : '0'); }
   };
   window.ChatWidget = ChatWidget;
 
