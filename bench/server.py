@@ -47,7 +47,8 @@ class ChatServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CHATAPP_INSTANCE_PATH": self.tmp.name,
                     "FLASK_SECRET_KEY": secrets.token_hex(16),
-                    "FLASK_CHAT_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1"}
+                    "FLASK_CHAT_RATE_LIMIT": "0",
+                    "FLASK_CHAT_REGISTER_LIMIT": "0", "PYTHONUNBUFFERED": "1"}
         if db_url:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_url
         if kind == "gevent":

@@ -54,6 +54,23 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
+#: Largest request body of chat's JSON endpoints (and of the standalone site's
+#: forms): a longer declared ``Content-Length`` is answered 413 ``too_large``
+#: before the body is read. ``0`` leaves it to ``MAX_CONTENT_LENGTH``.
+CHAT_MAX_BODY_BYTES = 64 * 1024
+
+#: Engine.IO's ``max_http_buffer_size`` when chat makes the Socket.IO server:
+#: the largest packet (WebSocket message or polling POST) a client may send.
+#: A ``chat-to`` at the longest message length is under 13 KB.
+CHAT_SOCKET_MAX_BYTES = 64 * 1024
+
+#: Proxies in front of the app whose ``X-Forwarded-For/-Proto/-Host/-Port``
+#: are trusted (Werkzeug's ``ProxyFix``); ``0`` ignores those headers.
+CHAT_PROXY_HOPS = 0
+
+#: Served over HTTPS: the standalone site's cookies get ``Secure`` and every
+#: response ``Strict-Transport-Security`` (sent anyway on HTTPS requests).
+CHAT_HTTPS = False
 #: Group conversations (contract v2.0); ``False`` offers direct chat only.
 CHAT_GROUPS = True
 

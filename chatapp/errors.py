@@ -9,7 +9,7 @@ from .i18n import _l
 
 #: The contract's code for each HTTP status chat answers with.
 HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-              415: "unsupported", 429: "rate_limited"}
+              413: "too_large", 415: "unsupported", 429: "rate_limited"}
 
 
 def body(code, message):
@@ -95,6 +95,10 @@ def rate_limited(message=_l("Too many messages; wait a few seconds.")):
 
 def unsupported(message=_l("Unsupported.")):
     return ChatError("unsupported", message, 415)
+
+
+def too_large(message=_l("The request is too large.")):
+    return ChatError("too_large", message, 413)
 
 
 def internal(message=_l("Something went wrong; try again.")):

@@ -60,6 +60,19 @@ class Chat:
         self.hooks["search_users"] = fn
         return fn
 
+    def end_sessions(self, user_id, app=None):
+        """Close every chat socket of ``user_id`` now, on every process.
+
+        Call it when the user's sessions end other than by ``logout_user()``
+        (which chat notices itself): a password change, a ban, "log out
+        everywhere".
+        """
+        from flask import current_app
+
+        from .realtime import disconnect_user
+        app = app or current_app._get_current_object()
+        disconnect_user(app.extensions["chat"], user_id)
+
     def locale(self, fn):
         """Register ``fn()``: the language the host chose for this request
         (``"zh-Hans"``, ``"en"``) or ``None``; it comes before chat's own choice."""
@@ -67,7 +80,7 @@ class Chat:
         return fn
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
-        from . import ops, presence, ratelimit, services, transport
+        from . import headers, ops, presence, ratelimit, services, transport
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
@@ -107,6 +120,8 @@ class Chat:
         from . import assets
         assets.init_app(app, bp.static_folder)
         _exempt_from_host_csrf(app, bp)
+        headers.init_app(app, state)
+        _close_sockets_on_logout(app, state)
         previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
         app.register_error_handler(
             HTTPException, _json_errors_under(state.url_prefix + "/api/", previous))
@@ -131,6 +146,24 @@ def _check_user_model(user_model):
         raise TypeError(f"user_model={user_model!r} is not a SQLAlchemy model: pass the "
                         "mapped class (Flask-SQLAlchemy db.Model or a declarative "
                         "class) whose rows are your users.") from None
+
+
+def _close_sockets_on_logout(app, state):
+    """Whoever logs a user out with Flask-Login, that user's chat sockets close."""
+    from flask_login import user_logged_out
+
+    from .realtime import disconnect_user
+    from .users import user_id as id_of
+
+    def closed(sender, user=None, **extra):
+        try:
+            user_id = id_of(state, user) if getattr(user, "is_authenticated", False) else None
+        except sa.exc.InvalidRequestError:  # a row deleted before the logout
+            return
+        if user_id is not None:
+            disconnect_user(state, user_id)
+
+    user_logged_out.connect(closed, app, weak=False)
 
 
 def _exempt_from_host_csrf(app, bp):
@@ -159,6 +192,14 @@ def _json_errors_under(prefix, previous=None):
 
 def _chat_widget(mode="docked", **options):
     """The widget's tags; ``options`` (e.g. ``logout_url``) reach the template."""
-    from flask import render_template
-    return Markup(render_template("chat/widget.html", mode=mode, **options))
+    from flask import current_app, render_template
+    from flask_login import current_user
+
+    from .users import user_id as id_of
+
+    # The user's chat id, not ``get_id()``: that may be an alternative token.
+    user_id = id_of(current_app.extensions["chat"], current_user) \
+        if current_user and current_user.is_authenticated else None
+    return Markup(render_template("chat/widget.html", mode=mode, chat_user_id=user_id,
+                                  **options))
 

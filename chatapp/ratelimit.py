@@ -22,14 +22,7 @@ class RateLimit:
         self._item = self._limiter = None
         if not self.limit:
             return
-        if queue_url:
-            from limits.storage import RedisStorage
-
-            storage = RedisStorage(queue_url, key_prefix=f"{prefix}:ratelimit")
-        else:
-            from limits.storage import MemoryStorage
-
-            storage = MemoryStorage()
+        storage = make_storage(queue_url, f"{prefix}:ratelimit")
         self._item = RateLimitItemPerSecond(self.limit, window, namespace="send")
         self._limiter = MovingWindowRateLimiter(storage)
 
@@ -37,6 +30,18 @@ class RateLimit:
         if not self.limit:
             return True
         return self._limiter.hit(self._item, str(user_id))
+
+
+def make_storage(queue_url, key_prefix):
+    """Where ``limits`` keeps counts: this process's memory, or the queue's
+    Redis (shared by every process) when ``queue_url`` is set."""
+    if queue_url:
+        from limits.storage import RedisStorage
+
+        return RedisStorage(queue_url, key_prefix=key_prefix)
+    from limits.storage import MemoryStorage
+
+    return MemoryStorage()
 
 
 def make(config):

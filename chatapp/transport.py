@@ -18,7 +18,8 @@ def make_socketio(app):
     return SocketIO(app, message_queue=app.config["CHAT_MESSAGE_QUEUE"],
                     cors_allowed_origins=origin_ok,
                     channel=app.config["CHAT_QUEUE_CHANNEL"],
-                    async_mode=app.config.get("SOCKETIO_ASYNC_MODE"), **timing)
+                    async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
+                    max_http_buffer_size=app.config["CHAT_SOCKET_MAX_BYTES"], **timing)
 
 
 def serve_in_order(socketio):
@@ -30,14 +31,18 @@ def serve_in_order(socketio):
 
 
 def origin_allowed(state, origin, environ):
-    """Same origin, or one listed in ``CHAT_ALLOWED_ORIGINS``."""
+    """Same origin, or one listed in ``CHAT_ALLOWED_ORIGINS``.
+
+    The request's own scheme and host: forwarded headers count only through
+    ``ProxyFix`` (``CHAT_PROXY_HOPS``), never from the client.
+    """
     if not origin:
         return True  # not a browser's cross-site request
     if "*" in state.allowed_origins or origin in state.allowed_origins:
         return True
-    scheme = environ.get("HTTP_X_FORWARDED_PROTO", environ.get("wsgi.url_scheme", "http"))
-    host = environ.get("HTTP_X_FORWARDED_HOST", environ.get("HTTP_HOST", ""))
-    return origin == f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST", "")
+    return origin == f"{scheme}://{host}"
 
 
 def check_same_origin(state):

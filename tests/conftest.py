@@ -17,6 +17,7 @@ def app(tmp_path):
         "SOCKETIO_ASYNC_MODE": "threading",
         "WTF_CSRF_ENABLED": True,
         "CHAT_RATE_LIMIT": 0,
+        "CHAT_REGISTER_LIMIT": 0,  # tests register many users; test_throttle turns it on
     })
     yield app
     with app.app_context():

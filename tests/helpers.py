@@ -100,10 +100,10 @@ class SeededAuth(AuthActions):
             user = User(username=name, username_key=name.lower(), password_hash=_hash())
             db.session.add(user)
             db.session.commit()
-            user_id = user.id
+            session_id = user.get_id()
         client = self.app.test_client()
         with client.session_transaction() as sess:
-            sess["_user_id"] = str(user_id)
+            sess["_user_id"] = session_id
             sess["_fresh"] = True
         client.user = client.get("/chat/api/me").json["user"]
         return client
@@ -124,6 +124,7 @@ class LiveServer:
         self.instance.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "CHATAPP_INSTANCE_PATH": str(self.instance),
                     "FLASK_SECRET_KEY": "live-test-secret", "FLASK_CHAT_RATE_LIMIT": "0",
+                    "FLASK_CHAT_REGISTER_LIMIT": "0",
                     "PYTHONUNBUFFERED": "1"}
         if db_uri:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_uri

@@ -86,7 +86,10 @@ def test_an_idle_keep_alive_connection_is_closed(server):
 
 
 @pytest.mark.parametrize("content_type, length, status", [
-    ("text/plain", 1000 * 1000, 415),  # the view refuses the type from the header
+    ("text/plain", 60 * 1000, 415),  # the view refuses the type from the header
+    # inside the app, over CHAT_MAX_BODY_BYTES (64 KiB) but under MAX_CONTENT_LENGTH:
+    # chat's own bound, 413 too_large in the contract's JSON
+    ("application/json", 1000 * 1000, 413),
     ("application/json", BIG, 413),  # RequestLimits: over MAX_CONTENT_LENGTH
 ])
 def test_a_body_the_app_refuses_is_answered_before_it_is_sent(server, content_type, length,

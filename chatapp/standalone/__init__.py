@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 from flask import Flask, redirect, render_template, request, url_for
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
-from flask_wtf import CSRFProtect
 from flask_migrate import Migrate
+from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 
-from .. import i18n, migrate
+from .. import headers, i18n, migrate
 from ..extension import Chat
+from . import throttle
 from .models import User, db, search_users
 
 #: The site's settings (chat's own ``CHAT_*`` defaults are ``chatapp.config``).
@@ -23,6 +24,12 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # Failed logins per client address, and per account from addresses that
+    # never logged in to it ("N per M minutes", see the ``limits`` library);
+    # registrations per address. ``0`` turns one off.
+    "CHAT_LOGIN_LIMIT_ADDRESS": "30 per 5 minutes",
+    "CHAT_LOGIN_LIMIT_ACCOUNT": "10 per 5 minutes",
+    "CHAT_REGISTER_LIMIT": "20 per hour",
     # One process on a fresh clone: `flask run` upgrades its own database. Sites
     # that start several processes at once turn it off and run `flask db upgrade`.
     "CHAT_MIGRATE_ON_START": True,
@@ -37,7 +44,7 @@ csrf = CSRFProtect()
 
 @login_manager.user_loader
 def load_user(user_id):
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return User.by_session_id(user_id)
 
 
 def _secret_key(app):
@@ -67,17 +74,21 @@ def create_app(test_config=None):
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    if app.config.get("CHAT_HTTPS"):
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = \
             "sqlite:///" + os.path.join(app.instance_path, "chatapp.sqlite")
 
     db.init_app(app)
+    headers.protect_pages(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
     state = Chat().init_app(app, user_model=User, db=db, search_users=search_users)
     state.owns_user_table = True  # chat's revisions make the users table too
     Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
+    app.extensions["login_throttle"] = throttle.make(app.config)
     # The site's own pages speak chat's catalog in the language chat picks.
     Babel(app, locale_selector=i18n.babel_selector, default_domain=i18n.DOMAIN,
           default_translation_directories=i18n.TRANSLATIONS)
@@ -113,7 +124,8 @@ def create_app(test_config=None):
     from . import auth, cli
     app.register_blueprint(auth.bp)
     app.cli.add_command(cli.chat_cli)  # chat's commands and the site's own
-    for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account):
+    for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account,
+                 auth.api_change_password):
         csrf.exempt(view)  # JSON: guarded by the 415 rule and the same-origin check
 
     @app.get("/")

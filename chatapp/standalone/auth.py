@@ -1,7 +1,8 @@
 """The standalone site's accounts: JSON endpoints under /auth and the HTML forms."""
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from ..inputs import json_body
 from ..models import storable
 from . import names
 from .models import User, db
+from .throttle import Throttled
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatapp")
@@ -22,6 +24,26 @@ NAME_RULE = _l("1 to 32 letters or digits in any script, or _ . - ; no spaces.")
 
 
 bp.register_error_handler(ChatError, errors.response)
+
+
+@bp.errorhandler(Throttled)
+def handle_throttled(exc):
+    """429 with ``Retry-After``: JSON for the API, the form again for pages."""
+    if request.path.startswith("/auth/"):
+        response = jsonify(errors.rate_limited(exc.message).to_dict())
+    else:
+        flash(str(exc.message))
+        form = LoginForm() if request.endpoint == "auth.login_page" else RegisterForm()
+        template = "chat/login.html" if request.endpoint == "auth.login_page" \
+            else "chat/register.html"
+        response = current_app.make_response(render_template(template, form=form))
+    response.status_code = 429
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def throttle():
+    return current_app.extensions["login_throttle"]
 
 
 @bp.before_request
@@ -57,29 +79,46 @@ def register_user(name, password):
     return user
 
 
+def register_from_request(name, password):
+    """``register_user`` for a visitor: registrations per address are limited."""
+    address = request.remote_addr or ""
+    throttle().register(address)
+    user = register_user(name, password)
+    throttle().succeeded(name, address)  # logged in from here: an address the owner uses
+    return user
+
+
 def authenticate(name, password):
-    name = names.clean(name)
-    user = User.by_name(name) if name is not None else None
+    """The user with this name and password; throttled per address and account."""
+    address = request.remote_addr or ""
+    throttle().check_login(name, address)
+    cleaned = names.clean(name)
+    user = User.by_name(cleaned) if cleaned is not None else None
     if user is None or not isinstance(password, str) or not storable(password) \
             or not user.check_password(password):
+        throttle().failed(name, address)
         raise errors.unauthorized(_l("Wrong name or password."))
+    throttle().succeeded(name, address)
     return user
 
 
 def end_session():
-    """Log out and close this user's sockets, so none outlives the session."""
+    """Log out and end every session of this user, on every device: cookies
+    issued before stop working and the user's sockets close (Flask-Login's
+    ``user_logged_out``, which chat listens to)."""
     if current_user.is_authenticated:
-        state = current_app.extensions["chat"]
-        user_id = current_user.id
+        user = db.session.get(User, current_user.id)
+        if user is not None:
+            user.end_sessions()
+            db.session.commit()
         logout_user()
-        realtime.disconnect_user(state, user_id)
 
 
 @bp.post("/auth/register")
 def api_register():
     """Register and log in."""
     body = json_body()
-    user = register_user(body.get("username"), body.get("password"))
+    user = register_from_request(body.get("username"), body.get("password"))
     login_user(user)
     log.info("user %s registered", user.id)
     return {"user": users.to_dict(current_app.extensions["chat"], user)}, 201
@@ -102,6 +141,29 @@ def api_logout():
     return "", 204
 
 
+@bp.post("/auth/password")
+def api_change_password():
+    """Change the password; every other session of the user ends."""
+    if not current_user.is_authenticated:
+        raise errors.unauthorized()
+    body = json_body()
+    user = db.session.get(User, current_user.id)
+    current, new = body.get("password"), body.get("new_password")
+    address = request.remote_addr or ""
+    # A stolen session must not become a way to guess the password.
+    throttle().check_login(user.username, address)
+    if not isinstance(current, str) or not storable(current) or not user.check_password(current):
+        throttle().failed(user.username, address)
+        raise errors.forbidden(_l("The current password is wrong."))
+    check_credentials(user.username, new)
+    user.set_password(new)
+    user.end_sessions()
+    db.session.commit()
+    realtime.disconnect_user(current_app.extensions["chat"], user.id)
+    login_user(user)  # this session goes on under the new generation
+    return "", 204
+
+
 @bp.delete("/auth/account")
 def api_delete_account():
     """Delete the logged-in account and its messages."""
@@ -111,12 +173,14 @@ def api_delete_account():
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
     t = state.table
-    services.forget_user(state, user.id)  # groups, conversations, blocks
-    db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
+    user_id = user.id
+    services.forget_user(state, user_id)  # groups, conversations, blocks
+    db.session.execute(t.delete().where((t.c.sender_id == user_id) | (t.c.recipient_id == user_id)))
     db.session.delete(user)
     db.session.commit()
-    users.forget(state, user.id)
-    end_session()
+    users.forget(state, user_id)
+    logout_user()
+    realtime.disconnect_user(state, user_id)  # the row is gone: no user object to signal
     return "", 204
 
 
@@ -163,7 +227,7 @@ def login_page():
 @bp.route("/register", methods=["GET", "POST"])
 def register_page():
     """The registration form."""
-    return _form_page(RegisterForm(), register_user, "chat/register.html")
+    return _form_page(RegisterForm(), register_from_request, "chat/register.html")
 
 
 @bp.post("/logout")

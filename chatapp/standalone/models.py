@@ -1,4 +1,6 @@
 """The standalone site's database and its own user model."""
+import secrets
+
 import sqlalchemy as sa
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -21,6 +23,30 @@ class User(UserMixin, db.Model):
     username_key = db.Column(db.String(32), nullable=False, unique=True)
     password_hash = db.Column(db.String(255), nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # Part of every session's user id (Flask-Login's alternative id): a new
+    # value ends every session issued before. Random, so a cookie of a deleted
+    # user never matches a later user given the same id.
+    session_gen = db.Column(db.Integer, nullable=False, default=lambda: new_session_gen(),
+                            server_default="0")
+
+    def get_id(self):
+        return f"{self.id}.{self.session_gen}"
+
+    @classmethod
+    def by_session_id(cls, session_id):
+        """The user a session's id names, if that session has not been ended."""
+        user_id, _, gen = str(session_id).partition(".")
+        if not user_id.isdigit() or not (gen.isdigit() or gen == ""):
+            return None
+        user = db.session.get(cls, int(user_id))
+        # A bare id: a session from before generations; valid until the first end.
+        if user is None or user.session_gen != (int(gen) if gen else 0):
+            return None
+        return user
+
+    def end_sessions(self):
+        """Every session issued so far stops working (commit to apply)."""
+        self.session_gen = new_session_gen(self.session_gen)
 
     def set_password(self, password):
         self.password_hash = generate_password_hash(password)
@@ -33,6 +59,13 @@ class User(UserMixin, db.Model):
         return db.session.execute(
             sa.select(cls).where(cls.username_key == names.key(names.normalize(name)))
         ).scalar_one_or_none()
+
+
+def new_session_gen(old=None):
+    while True:
+        gen = secrets.randbelow(2**31 - 1) + 1
+        if gen != old:
+            return gen
 
 
 def search_users(q, limit, exclude=None):
