@@ -33,7 +33,8 @@ class Chat:
     ``CHAT_MESSAGE_QUEUE``, ``CHAT_QUEUE_CHANNEL``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
     ``CHAT_NAMESPACE``, ``CHAT_USER_NAME_ATTR``, ``CHAT_PRESENCE_TTL``,
     ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``,
-    ``CHAT_SQLITE_SYNCHRONOUS``.
+    ``CHAT_SQLITE_SYNCHRONOUS``, ``CHAT_UPLOAD_MAX_BYTES``, ``CHAT_UPLOAD_TYPES``,
+    ``CHAT_UPLOAD_MAX_PIXELS``, ``CHAT_UPLOAD_STORAGE``, ``CHAT_UPLOAD_S3``.
     """
 
     HOOKS = ("can_message", "display_name", "avatar_url", "search_users")
@@ -58,7 +59,7 @@ class Chat:
     del _hook
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
-        from . import ops  # adds /healthz to the blueprint before it is registered
+        from . import ops, uploads  # add routes to the blueprint before it is registered
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
@@ -81,6 +82,7 @@ class Chat:
         state = ChatState(self, app, db, socketio, user_model, ChainMap(hooks, self.hooks))
         app.extensions["chat"] = state
         state.presence = self._make_presence(app)
+        uploads.init_app(app, state)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
         _exempt_from_host_csrf(app, bp)
@@ -148,7 +150,7 @@ def _json_errors_under(prefix, previous=None):
     def handler(exc):
         if request.path.startswith(prefix):
             code = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                    415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
+                    413: "too_large", 415: "unsupported", 429: "rate_limited"}.get(exc.code, "invalid")
             return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
         return previous(exc) if previous else exc
     return handler

@@ -52,3 +52,12 @@ def demo(password):
             made.append(name)
     click.echo(f"Demo users: {', '.join(made)}; password: {password}")
     click.echo("Log in as two of them in two browser windows and chat.")
+
+
+@chat_cli.command("cleanup")
+@click.option("--older-than", default=86400, show_default=True, type=click.IntRange(min=0),
+              help="Seconds an unsent upload is kept.")
+def cleanup(older_than):
+    """Remove uploads never sent in a message (run it daily, e.g. from cron)."""
+    removed = current_app.extensions["chat"].uploads.cleanup(older_than)
+    click.echo(f"Removed {removed} unsent upload(s).")

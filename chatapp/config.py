@@ -53,6 +53,27 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
+#: Largest uploaded file, in bytes; a request declaring more is refused
+#: before its body is read, and a body is never read past it.
+CHAT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+
+#: Types that may be uploaded, decided from the content (never the name):
+#: any of these six.
+CHAT_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp",
+                     "application/pdf", "text/plain")
+
+#: Largest image (width x height x frames) decoded; more is refused as
+#: ``too_large`` before any pixel is decoded (decompression bombs).
+CHAT_UPLOAD_MAX_PIXELS = 50_000_000
+
+#: Where uploads are stored: ``None`` = folder ``chat-uploads`` in the
+#: instance folder; a folder path; ``s3://bucket/prefix``; or a storage object.
+CHAT_UPLOAD_STORAGE = None
+
+#: Extra boto3 client options for ``s3://`` storage (``endpoint_url``,
+#: ``region_name``, ...); credentials come from boto3's usual places.
+CHAT_UPLOAD_S3 = {}
+
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
 
 #: Settings of the standalone app (``create_app``) only.

@@ -55,3 +55,7 @@ def rate_limited(message="Too many messages; wait a few seconds."):
 
 def unsupported(message="Unsupported."):
     return ChatError("unsupported", message, 415)
+
+
+def too_large(message="Too large."):
+    return ChatError("too_large", message, 413)

@@ -30,6 +30,7 @@ def app(tmp_path):
         "SOCKETIO_ASYNC_MODE": "threading",
         "WTF_CSRF_ENABLED": True,
         "CHAT_RATE_LIMIT": 0,
+        "CHAT_UPLOAD_STORAGE": str(tmp_path / "uploads"),
     })
     yield app
     with app.app_context():

@@ -1,0 +1,293 @@
+"""Uploads: ``POST /api/uploads``, serving the files, removing unsent ones.
+
+An upload is checked (``filecheck``) before anything is stored, stored under a
+random key (``storage``), and recorded in the upload table with its uploader.
+Until a message carries it only the uploader may fetch it; then the members
+of that message's conversation may. Everyone else, logged in or not, gets 404.
+"""
+import logging
+import secrets
+import tempfile
+from datetime import timedelta
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from flask import Response, current_app, request
+from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge, RequestedRangeNotSatisfiable
+from werkzeug.formparser import parse_form_data
+from werkzeug.wsgi import wrap_file
+
+from . import errors, filecheck, storage
+from .api import bp, error_response, login_required_json
+from .models import _TIMESTAMP, utcnow
+
+log = logging.getLogger("chatapp")
+
+#: Room for the multipart framing around the file (boundaries, part headers,
+#: the file name) on top of ``CHAT_UPLOAD_MAX_BYTES`` in a request's length.
+MULTIPART_OVERHEAD = 16 << 10
+
+
+def upload_table(metadata, prefix="chat_", user_id_type=None):
+    """The upload table in ``metadata``, defined on first use."""
+    name = f"{prefix}upload"
+    if name in metadata.tables:
+        return metadata.tables[name]
+    return sa.Table(
+        name, metadata,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("uploader_id", user_id_type if user_id_type is not None else sa.Integer(),
+                  nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("type", sa.String(100), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=True),
+        sa.Column("height", sa.Integer(), nullable=True),
+        sa.Column("thumb_type", sa.String(100), nullable=True),
+        sa.Column("created_at", _TIMESTAMP, nullable=False),
+        # The message that carries it (NULL until sent) and its place there.
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("position", sa.SmallInteger(), nullable=True),
+        # A message's attachments, and the unsent ones by age (cleanup).
+        sa.Index(f"ix_{prefix}upload_message", "message_id", "created_at"),
+        mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+    )
+
+
+class Uploads:
+    """One app's uploads: where they are stored and what is allowed."""
+
+    def __init__(self, state, app):
+        cfg = app.config
+        self.state = state
+        self.table = upload_table(state.db.metadata, cfg["CHAT_TABLE_PREFIX"],
+                                  state.user_pk.type.copy())
+        self.storage = storage.from_config(cfg["CHAT_UPLOAD_STORAGE"], app.instance_path,
+                                           cfg["CHAT_UPLOAD_S3"])
+        self.max_bytes = int(cfg["CHAT_UPLOAD_MAX_BYTES"])
+        self.types = frozenset(cfg["CHAT_UPLOAD_TYPES"])
+        self.max_pixels = int(cfg["CHAT_UPLOAD_MAX_PIXELS"])
+
+    def attachment(self, row):
+        """The contract's Attachment object of an upload row."""
+        url = f"{self.state.url_prefix}/files/{row.id}"
+        d = {"id": row.id, "name": row.name, "size": row.size, "type": row.type, "url": url}
+        if row.width is not None:
+            d.update(width=row.width, height=row.height, thumb_url=url + "/thumb")
+        return d
+
+    def create(self, uploader, upload):
+        """Check, store and record one uploaded file; its Attachment."""
+        checked = filecheck.check(upload.stream, self.types, self.max_pixels)
+        key = secrets.token_hex(16)
+        try:
+            self.storage.save(key, checked.data)
+            if checked.thumb:
+                self.storage.save(key + ".thumb", checked.thumb[1])
+        except Exception:
+            self._remove_files(key, checked.thumb)
+            raise
+        finally:
+            checked.data.close()
+        row = {"id": key, "uploader_id": uploader, "type": checked.type, "size": checked.size,
+               "name": filecheck.safe_name(upload.filename, checked.type),
+               "width": checked.width, "height": checked.height,
+               "thumb_type": checked.thumb[0] if checked.thumb else None,
+               "created_at": utcnow(), "message_id": None, "position": None}
+        try:
+            with self.state.engine.begin() as conn:
+                conn.execute(self.table.insert().values(row))
+        except Exception:
+            self._remove_files(key, checked.thumb)
+            raise
+        return self.attachment(SimpleNamespace(**row))
+
+    def visible(self, user_id, upload_id):
+        """The upload row if ``user_id`` may fetch it, else ``None``."""
+        if not isinstance(upload_id, str) or len(upload_id) != 32:
+            return None
+        t = self.table
+        with self.state.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == upload_id)).first()
+            if row is None or user_id is None:
+                return None
+            if row.message_id is None:
+                return row if row.uploader_id == user_id else None
+            return row if self._may_see_message(conn, user_id, row.message_id) else None
+
+    def _may_see_message(self, conn, user_id, message_id):
+        """Whether ``user_id`` takes part in the conversation of that message."""
+        m = self.state.table
+        found = conn.execute(sa.select(m.c.id).where(
+            m.c.id == message_id,
+            sa.or_(m.c.sender_id == user_id, m.c.recipient_id == user_id))).first()
+        return found is not None
+
+    def cleanup(self, older_than=86400, batch=500):
+        """Remove uploads never sent and older than ``older_than`` seconds."""
+        t = self.table
+        cutoff = utcnow() - timedelta(seconds=older_than)
+        removed = 0
+        while True:
+            with self.state.engine.begin() as conn:
+                rows = conn.execute(
+                    sa.select(t.c.id, t.c.thumb_type)
+                    .where(t.c.message_id.is_(None), t.c.created_at < cutoff).limit(batch)).all()
+                gone = []
+                for row in rows:
+                    # The row goes first: a send racing with us either claimed
+                    # it (we delete nothing) or finds it gone (``invalid``).
+                    if conn.execute(t.delete().where(
+                            t.c.id == row.id, t.c.message_id.is_(None))).rowcount:
+                        gone.append(row)
+            for row in gone:
+                self._remove_files(row.id, row.thumb_type)
+            removed += len(gone)
+            if len(rows) < batch:
+                return removed
+
+    def _remove_files(self, key, thumb):
+        for name in (key, key + ".thumb") if thumb else (key,):
+            try:
+                self.storage.delete(name)
+            except Exception:
+                log.exception("could not remove stored file %s", name)
+
+
+class _CappedFile(tempfile.SpooledTemporaryFile):
+    """The form parser's file for a part: refuses to grow past the limit."""
+
+    def __init__(self, limit):
+        super().__init__(max_size=1 << 20)
+        self.limit, self.written = limit, 0
+
+    def write(self, data):
+        self.written += len(data)
+        if self.written > self.limit:
+            raise RequestEntityTooLarge()
+        return super().write(data)
+
+
+def _too_large(limit):
+    return errors.too_large(f"Files are at most {limit} bytes.")
+
+
+def _uploaded_file(limit):
+    """The request's ``file`` part, read while it streams in and never past
+    the limit; a declared length over it is refused before reading anything."""
+    declared = request.content_length
+    if declared is not None and declared > limit + MULTIPART_OVERHEAD:
+        raise _too_large(limit)
+    if request.mimetype != "multipart/form-data":
+        raise errors.unsupported("Send the file as multipart/form-data, in the field `file`.")
+    made = []
+
+    def capped(*args, **kwargs):
+        made.append(_CappedFile(limit))
+        return made[-1]
+
+    try:
+        _, _, files = parse_form_data(
+            request.environ, stream_factory=capped,
+            max_content_length=limit + MULTIPART_OVERHEAD, max_form_memory_size=64 << 10,
+            max_form_parts=16, silent=False)
+        upload = files.get("file")
+        if upload is None:
+            raise errors.invalid("Send the file in the field `file`.")
+    except BaseException as exc:
+        for f in made:
+            f.close()
+        if isinstance(exc, RequestEntityTooLarge):
+            raise _too_large(limit) from None
+        if isinstance(exc, ValueError):
+            raise errors.invalid("The multipart body could not be read.") from None
+        raise
+    for f in made:
+        if f is not upload.stream:
+            f.close()
+    return upload
+
+
+@bp.post("/api/uploads")
+@login_required_json
+def create_upload(uid):
+    """Upload one file; it can then be sent as an attachment."""
+    uploads = current_app.extensions["chat"].uploads
+    upload = _uploaded_file(uploads.max_bytes)
+    try:
+        return {"attachment": uploads.create(uid, upload)}, 201
+    finally:
+        upload.close()
+
+
+@bp.get("/files/<upload_id>")
+def download(upload_id):
+    """The file, to those who may see it."""
+    return _serve(upload_id, thumb=False)
+
+
+@bp.get("/files/<upload_id>/thumb")
+def thumbnail(upload_id):
+    """An image's thumbnail (at most 320 px), to those who may see the image."""
+    return _serve(upload_id, thumb=True)
+
+
+def _serve(upload_id, thumb):
+    state = current_app.extensions["chat"]
+    uid = state.user_id(current_user) if current_user.is_authenticated else None
+    row = state.uploads.visible(uid, upload_id)
+    if row is None or (thumb and not row.thumb_type):
+        return error_response(errors.not_found())
+    key = row.id + ".thumb" if thumb else row.id
+    try:
+        f = state.uploads.storage.open(key)
+    except Exception:
+        log.exception("stored file %s cannot be read", key)
+        return error_response(errors.not_found())
+    size = f.seek(0, 2)
+    f.seek(0)
+    kind = row.thumb_type if thumb else row.type
+    resp = Response(wrap_file(request.environ, f, buffer_size=64 << 10), mimetype=kind,
+                    direct_passthrough=True)
+    resp.content_length = size
+    inline = kind in filecheck.INLINE_TYPES
+    resp.headers.set("Content-Disposition", "inline" if inline else "attachment",
+                     **_filename_params(row.name))
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    # Opened on its own, a file is a sandboxed document with nothing to run.
+    resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; " \
+                                              "style-src 'unsafe-inline'"
+    resp.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Stored files never change (new content gets a new key), but who may see
+    # one can: browsers keep it and ask again each time, cheaply (304).
+    resp.cache_control.private = True
+    resp.cache_control.no_cache = True
+    resp.set_etag(key)
+    resp.last_modified = row.created_at
+    try:
+        resp = resp.make_conditional(request.environ, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        f.close()
+        raise
+    if resp.status_code == 304:
+        f.close()
+    return resp
+
+
+def _filename_params(name):
+    """``filename`` (ASCII) and ``filename*`` (RFC 5987), as Werkzeug's send_file."""
+    import unicodedata
+    from urllib.parse import quote
+
+    try:
+        name.encode("ascii")
+        return {"filename": name}
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        return {"filename": simple or "file", "filename*": f"UTF-8''{quote(name, safe='')}"}
+
+
+def init_app(app, state):
+    state.uploads = Uploads(state, app)
+
