@@ -1,0 +1,99 @@
+"""Uploads on the real server (``python wsgi.py``, eventlet) over real HTTP."""
+import io
+import itertools
+import socket
+import time
+
+import pytest
+import requests
+from PIL import Image
+
+import uploadfiles as files
+from conftest import LiveServer, read_until_closed
+
+pytestmark = pytest.mark.server
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = LiveServer(tmp_path_factory.mktemp("uploads-live")).start()
+    yield s
+    s.stop()
+
+
+def user(server):
+    return server.register(f"up{next(_names)}")
+
+
+def test_upload_fetch_range_and_privacy(server):
+    alice, bob = user(server), user(server)
+    r = alice.post(server.url + "/chat/api/uploads", timeout=10,
+                   files={"file": ("trip.jpg", files.jpeg_with_gps((2000, 1500)), "image/png")})
+    assert r.status_code == 201, r.text
+    att = r.json()["attachment"]
+    assert att["type"] == "image/jpeg" and att["url"].startswith("/chat/files/")
+    full = alice.get(server.url + att["url"], timeout=10)
+    assert full.status_code == 200 and len(full.content) == att["size"]
+    assert full.headers["X-Content-Type-Options"] == "nosniff"
+    part = alice.get(server.url + att["url"], headers={"Range": "bytes=1000-1999"}, timeout=10)
+    assert part.status_code == 206 and part.content == full.content[1000:2000]
+    thumb = alice.get(server.url + att["thumb_url"], timeout=10)
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 320
+    for who in (bob, requests):
+        r = who.get(server.url + att["url"], timeout=10)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def _cookie(session):
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+def test_a_declared_2_gib_upload_is_refused_before_its_body(server):
+    alice = user(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"POST /chat/api/uploads HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: multipart/form-data; boundary=b\r\n"
+                  b"Content-Length: 2147483648\r\nCookie: " + _cookie(alice).encode()
+                  + b"\r\n\r\n")
+        started = time.monotonic()
+        reply = read_until_closed(s)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert time.monotonic() - started < 5
+    # ...and the server goes on serving.
+    assert alice.get(server.url + "/chat/api/me", timeout=5).status_code == 200
+
+
+def test_an_endless_chunked_upload_is_cut_off(server):
+    """2 GiB announced by nothing: the server stops reading at its body cap
+    (16 MiB, the bundled server's) and answers 413; never the whole body."""
+    alice = user(server)
+    sent = 0
+    chunk = b"a" * 65536
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"POST /chat/api/uploads HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: multipart/form-data; boundary=b\r\n"
+                  b"Transfer-Encoding: chunked\r\nCookie: " + _cookie(alice).encode()
+                  + b"\r\n\r\n")
+        head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+        s.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+        try:
+            while sent < 2 << 30:
+                s.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:
+            pass
+        reply = read_until_closed(s)
+    assert sent < 64 << 20, f"the server read {sent} bytes"
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert alice.get(server.url + "/chat/api/me", timeout=5).status_code == 200
+
+
+def test_a_body_over_the_limit_gets_the_contract_error(server):
+    alice = user(server)
+    r = alice.post(server.url + "/chat/api/uploads", timeout=20,
+                   files={"file": ("big.txt", b"a" * (10 * 1024 * 1024 + 1), "text/plain")})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    r = alice.post(server.url + "/chat/api/uploads", timeout=20,
+                   files={"file": ("max.txt", b"a" * (10 * 1024 * 1024), "text/plain")})
+    assert r.status_code == 201 and r.json()["attachment"]["size"] == 10 * 1024 * 1024
