@@ -91,8 +91,16 @@ def users(uid):
 @bp.get("/api/conversations")
 @login_required_json
 def conversations(uid):
-    """The caller's conversations, newest first."""
-    return {"conversations": services.conversations(state(), uid)}
+    """The caller's conversations, newest first: without ``limit`` the v1.1
+    list (direct ones only), with it a page of both kinds."""
+    limit = int_arg("limit", None, 1, 100)
+    before = int_arg("before", None, 0, 2**63 - 1)
+    if limit is None and before is not None:
+        limit = 50
+    items, has_more = services.conversations(state(), uid, limit, before)
+    if limit is None:
+        return {"conversations": items}
+    return {"conversations": items, "has_more": has_more}
 
 
 @bp.get("/api/conversations/<other_id>/messages")
@@ -110,7 +118,7 @@ def messages(uid, other_id):
     users = st.load_users([other])
     if other not in users:
         raise errors.unknown_user(f"No user with id {other!r}.")
-    online = st.presence.is_online(other)
+    online = other in services.online_for(st, uid, [other])
     return {"me": st.user_dict(current_user), "other": st.user_dict(users[other], online),
             "messages": rows, "has_more": has_more}
 
@@ -146,3 +154,124 @@ def avatar(user_id):
     resp = Response(svg, mimetype="image/svg+xml")
     resp.headers["Cache-Control"] = "public, max-age=86400"
     return resp
+
+
+# -- contract v2.0: groups, edits, catch-up, blocks ------------------------
+
+def page_args():
+    cfg = current_app.config
+    limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
+    before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
+    if before is not None and after is not None:
+        raise errors.invalid("Give `before` or `after`, not both.")
+    return before, after, limit
+
+
+@bp.post("/api/groups")
+@login_required_json
+def create_group(uid):
+    """A new group: the caller owns it; every member hears ``conversation``."""
+    return {"conversation": services.create_group(state(), uid, json_body())}, 201
+
+
+@bp.get("/api/groups/<cid>")
+@login_required_json
+def group(uid, cid):
+    return {"conversation": services.get_group(state(), uid, services.id_from_path(cid))}
+
+
+@bp.patch("/api/groups/<cid>")
+@login_required_json
+def rename_group(uid, cid):
+    """Rename a group (its owner)."""
+    conv = services.rename_group(state(), uid, services.id_from_path(cid), json_body())
+    return {"conversation": conv}
+
+
+@bp.post("/api/groups/<cid>/members")
+@login_required_json
+def add_members(uid, cid):
+    """Add members (the owner); they see the whole history."""
+    conv = services.add_members(state(), uid, services.id_from_path(cid), json_body())
+    return {"conversation": conv}
+
+
+@bp.delete("/api/groups/<cid>/members/<member_id>")
+@login_required_json
+def remove_member(uid, cid, member_id):
+    """The owner removes a member; anyone removes themselves (leaves)."""
+    st = state()
+    cid = services.id_from_path(cid)
+    try:
+        member = st.user_id_from_path(member_id)
+    except ChatError:
+        raise errors.not_found("No such member.") from None
+    services.remove_member(st, uid, cid, member)
+    return "", 204
+
+
+@bp.get("/api/groups/<cid>/messages")
+@login_required_json
+def group_messages(uid, cid):
+    """One page of a group's history, oldest to newest (v1.1's paging rules)."""
+    cid = services.id_from_path(cid)
+    before, after, limit = page_args()
+    conv, rows, has_more = services.group_history(state(), uid, cid, before, after, limit)
+    return {"conversation": conv, "messages": rows, "has_more": has_more}
+
+
+@bp.post("/api/groups/<cid>/read")
+@login_required_json
+def group_read(uid, cid):
+    cid = services.id_from_path(cid)
+    body = json_body()
+    services.mark_group_read(state(), uid, cid, body.get("up_to"))
+    return "", 204
+
+
+@bp.patch("/api/messages/<mid>")
+@login_required_json
+def edit_message(uid, mid):
+    """Change a message's text (its sender); members hear ``message-edited``."""
+    message = services.edit_message(state(), uid, services.id_from_path(mid), json_body())
+    return {"message": message}
+
+
+@bp.delete("/api/messages/<mid>")
+@login_required_json
+def delete_message(uid, mid):
+    """Delete a message (its sender, or a group's owner): a tombstone stays."""
+    services.delete_message(state(), uid, services.id_from_path(mid))
+    return "", 204
+
+
+@bp.get("/api/sync")
+@login_required_json
+def sync(uid):
+    """Every change after ``since`` in the caller's conversations, by rev."""
+    since = int_arg("since", None, 0, 2**63 - 1)
+    limit = int_arg("limit", 500, 1, 1000)
+    messages, rev, has_more = services.sync(state(), uid, since, limit)
+    return {"messages": messages, "rev": rev, "has_more": has_more}
+
+
+@bp.get("/api/blocks")
+@login_required_json
+def blocks(uid):
+    return {"users": services.list_blocks(state(), uid)}
+
+
+@bp.put("/api/blocks/<user_id>")
+@login_required_json
+def block(uid, user_id):
+    st = state()
+    services.block(st, uid, st.user_id_from_path(user_id))
+    return "", 204
+
+
+@bp.delete("/api/blocks/<user_id>")
+@login_required_json
+def unblock(uid, user_id):
+    st = state()
+    services.unblock(st, uid, st.user_id_from_path(user_id))
+    return "", 204

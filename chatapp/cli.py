@@ -10,10 +10,27 @@ chat_cli = AppGroup("chat", help="Chat administration.")
 
 @chat_cli.command("init-db")
 def init_db():
-    """Create chat's tables (and the standalone users table) if missing."""
+    """Create chat's tables (and the standalone users table) if missing, or
+    bring them to this release's schema."""
+    from . import migrate
+
     state = current_app.extensions["chat"]
-    state.db.create_all()
+    migrate.prepare(state)
     click.echo(f"Tables ready in {state.engine.url.render_as_string(hide_password=True)}")
+
+
+@chat_cli.command("db-upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Run chat's schema revisions (a host site; the standalone app: flask db upgrade)."""
+    from . import migrate
+
+    state = current_app.extensions["chat"]
+    adopted = migrate.adopt(state)
+    if adopted:
+        click.echo(f"Chat's tables had no revision: stamped {adopted}")
+    migrate.upgrade(state, revision)
+    click.echo(f"Chat's tables are at revision {migrate.current(state)}")
 
 
 @chat_cli.command("create-user")

@@ -53,6 +53,20 @@ CHAT_GROUP_COMMIT_MAX = 256
 #: the process only; ``None`` leaves the database as it is.
 CHAT_SQLITE_SYNCHRONOUS = "FULL"
 
+#: Group conversations (contract v2.0); ``False`` offers direct chat only.
+CHAT_GROUPS = True
+
+#: Most members of a group, its owner included.
+CHAT_GROUP_MAX_MEMBERS = 256
+
+#: Seconds after sending during which a message may be edited; ``0``: always.
+CHAT_EDIT_WINDOW = 0
+
+#: Bring chat's tables to this release's schema when the app starts (runs
+#: chat's Alembic revisions). Off by default for a host, which runs
+#: ``flask chat db-upgrade`` (or its own migrations) when it deploys.
+CHAT_MIGRATE_ON_START = False
+
 #: Largest uploaded file, in bytes; a request declaring more is refused
 #: before its body is read, and a body is never read past it.
 CHAT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
@@ -84,4 +98,7 @@ STANDALONE_DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
     "WTF_CSRF_TIME_LIMIT": None,
+    # One process on a fresh clone: `flask run` upgrades its own database. Sites
+    # that start several processes at once turn it off and run `flask db upgrade`.
+    "CHAT_MIGRATE_ON_START": True,
 }

@@ -57,5 +57,9 @@ def unsupported(message="Unsupported."):
     return ChatError("unsupported", message, 415)
 
 
+def blocked(message="You cannot reach this user: one of you blocked the other."):
+    return ChatError("blocked", message, 403)
+
+
 def too_large(message="Too large."):
     return ChatError("too_large", message, 413)

@@ -23,7 +23,7 @@ class ChatNamespace(Namespace):
         super().__init__(state.namespace)
         self.state = state
         self.handlers = {"chat-to": self.chat_to, "typing": self.typing,
-                         "read": self.read}
+                         "read": self.read, "edit": self.edit, "delete": self.delete}
 
     def trigger_event(self, event, sid, *args):
         # A client may emit events named "connect"/"disconnect" on a live socket;
@@ -87,10 +87,19 @@ class ChatNamespace(Namespace):
         return {"ok": True}
 
     def read(self, user_id, sid, data):
+        services.read_event(self.state, user_id, data)
+        return {"ok": True}
+
+    def edit(self, user_id, sid, data):
         if not isinstance(data, dict):
             raise errors.invalid("The payload must be an object.")
-        other = self.state.parse_user_id(data.get("with"), "with")
-        services.mark_read(self.state, user_id, other, data.get("up_to"))
+        message = services.edit_message(self.state, user_id, data.get("id"), data, sid=sid)
+        return {"ok": True, "message": message}
+
+    def delete(self, user_id, sid, data):
+        if not isinstance(data, dict):
+            raise errors.invalid("The payload must be an object.")
+        services.delete_message(self.state, user_id, data.get("id"), sid=sid)
         return {"ok": True}
 
 
@@ -98,5 +107,6 @@ def announce_presence(state, user_id, online):
     """Tell everyone who shares a conversation with ``user_id``."""
     others = services.partners(state, user_id)
     others.discard(user_id)
+    others -= services.blocked_by(state, user_id)  # they see the blocker offline
     if others:
         realtime.push(state, others, "presence", {"user_id": user_id, "online": online})

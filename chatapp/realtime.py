@@ -27,6 +27,8 @@ def without_ws_compression(wsgi_app):
 def push(state, user_ids, event, data, skip_sid=None):
     """Emit ``event`` to every connection of each user in ``user_ids``."""
     rooms = [room(u) for u in dict.fromkeys(user_ids)]
+    if not rooms:
+        return
     state.socketio.emit(event, data, to=rooms if len(rooms) > 1 else rooms[0],
                         namespace=state.namespace, skip_sid=skip_sid)
 

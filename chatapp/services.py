@@ -2,11 +2,22 @@
 
 Every function takes the per-app ``ChatState`` and plain values, raises
 ``ChatError`` on bad input, and pushes events only after its commit.
+
+Every message belongs to a conversation: a direct one (two users, made with
+its first message, addressed by the other user's id as in contract v1.1) or a
+group. Events go to the user rooms of the conversation's members as they are
+at that moment, so a member removed from a group hears nothing more, on every
+process, without any room to leave.
 """
+from datetime import timedelta
+
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from . import errors, realtime
 from .models import message_dict, storable, utcnow
+
+DIRECT, GROUP = "direct", "group"
 
 
 def _is_int(value):
@@ -19,6 +30,194 @@ def parse_message_id(value, field):
     return value
 
 
+def parse_conversation_id(value, field="conversation"):
+    if not _is_int(value) or not 0 <= value < 2**63:
+        raise errors.invalid(f"`{field}` must be a conversation id.")
+    return value
+
+
+def id_from_path(value):
+    """A conversation or message id from a URL: anything else is simply not found."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.not_found() from None
+    if not 0 <= number < 2**63:
+        raise errors.not_found()
+    return number
+
+
+def _object(data):
+    if not isinstance(data, dict):
+        raise errors.invalid("The payload must be an object.")
+    return data
+
+
+def _content(state, data, required=True):
+    """``content`` of a payload, stripped and checked as ``chat-to`` does."""
+    content = data.get("content")
+    if not isinstance(content, str) or not storable(content):
+        raise errors.invalid("`content` must be a string of valid characters.")
+    content = content.strip()
+    if not content:
+        raise errors.empty()
+    if len(content) > state.max_length:
+        raise errors.too_long(state.max_length)
+    return content
+
+
+def _title(data):
+    title = data.get("title")
+    if not isinstance(title, str) or not storable(title):
+        raise errors.invalid("`title` must be a string.")
+    title = title.strip()
+    if not 1 <= len(title) <= 100:
+        raise errors.invalid("A title is 1 to 100 characters.")
+    return title
+
+
+# -- blocks --------------------------------------------------------------
+
+def blocked_between(state, a, b, conn=None):
+    """Whether ``a`` blocked ``b`` or ``b`` blocked ``a``."""
+    bt = state.tables["block"]
+    q = sa.select(bt.c.blocker_id).where(sa.or_(
+        sa.and_(bt.c.blocker_id == a, bt.c.blocked_id == b),
+        sa.and_(bt.c.blocker_id == b, bt.c.blocked_id == a))).limit(1)
+    if conn is not None:
+        return conn.execute(q).first() is not None
+    with state.engine.connect() as c:
+        return c.execute(q).first() is not None
+
+
+def blockers_of(state, user_id, conn=None):
+    """Users who blocked ``user_id``: to them, they look offline."""
+    bt = state.tables["block"]
+    q = sa.select(bt.c.blocker_id).where(bt.c.blocked_id == user_id)
+    if conn is not None:
+        return set(conn.execute(q).scalars())
+    with state.engine.connect() as c:
+        return set(c.execute(q).scalars())
+
+
+def blocked_by(state, user_id, conn=None):
+    """Users ``user_id`` blocked."""
+    bt = state.tables["block"]
+    q = sa.select(bt.c.blocked_id).where(bt.c.blocker_id == user_id)
+    if conn is not None:
+        return set(conn.execute(q).scalars())
+    with state.engine.connect() as c:
+        return set(c.execute(q).scalars())
+
+
+def online_for(state, viewer, user_ids, blockers=None):
+    """Who of ``user_ids`` ``viewer`` sees online: a blocker looks offline."""
+    online = state.presence.online_among(list(user_ids))
+    if online:
+        online -= blockers if blockers is not None else blockers_of(state, viewer)
+    return online
+
+
+def list_blocks(state, me):
+    ids = sorted(blocked_by(state, me), key=str)
+    users = state.load_users(ids)
+    return [state.user_dict(users[u]) for u in ids if u in users]
+
+
+def block(state, me, other):
+    if other == me:
+        raise errors.invalid("You cannot block yourself.")
+    if not state.user_exists(other):
+        raise errors.unknown_user(f"No user with id {other!r}.")
+    bt = state.tables["block"]
+    try:
+        with state.engine.begin() as conn:
+            conn.execute(bt.insert().values(blocker_id=me, blocked_id=other,
+                                            created_at=utcnow()))
+    except IntegrityError:
+        return  # already blocked
+    if state.presence.is_online(me) and other in partners(state, me):
+        realtime.push(state, (other,), "presence", {"user_id": me, "online": False})
+
+
+def unblock(state, me, other):
+    if not state.user_exists(other):
+        raise errors.unknown_user(f"No user with id {other!r}.")
+    bt = state.tables["block"]
+    with state.engine.begin() as conn:
+        gone = conn.execute(bt.delete().where(bt.c.blocker_id == me,
+                                              bt.c.blocked_id == other)).rowcount
+    if gone and state.presence.is_online(me) and other in partners(state, me):
+        realtime.push(state, (other,), "presence", {"user_id": me, "online": True})
+
+
+# -- conversations -------------------------------------------------------
+
+def _pair(a, b):
+    return (a, b) if (type(a), a) <= (type(b), b) else (b, a)
+
+
+def direct_conversation(state, a, b, create=False):
+    """The id of the direct conversation of ``a`` and ``b`` (``None`` if none)."""
+    key = _pair(a, b)
+    cache = state.direct_ids
+    if key in cache:
+        return cache[key]
+    ct = state.tables["conversation"]
+    # Both orders: a database's string ordering may differ from Python's.
+    q = sa.select(ct.c.id).where(sa.or_(
+        sa.and_(ct.c.user_low == key[0], ct.c.user_high == key[1]),
+        sa.and_(ct.c.user_low == key[1], ct.c.user_high == key[0]))).limit(1)
+    with state.engine.connect() as conn:
+        found = conn.execute(q).scalar()
+    if found is None and create:
+        mt = state.tables["member"]
+        now = utcnow()
+        try:
+            with state.engine.begin() as conn:
+                found = conn.execute(ct.insert().values(
+                    kind=DIRECT, user_low=key[0], user_high=key[1], created_at=now,
+                    sort_floor=0)).inserted_primary_key[0]
+                conn.execute(mt.insert(), [
+                    {"conversation_id": found, "user_id": u, "joined_at": now}
+                    for u in dict.fromkeys(key)])
+        except IntegrityError:  # made by another send meanwhile
+            with state.engine.connect() as conn:
+                found = conn.execute(q).scalar()
+    if found is not None:
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _conversation_row(conn, state, cid):
+    ct = state.tables["conversation"]
+    return conn.execute(sa.select(ct).where(ct.c.id == cid)).first()
+
+
+def member_ids(conn, state, cid):
+    mt = state.tables["member"]
+    return list(conn.execute(sa.select(mt.c.user_id).where(mt.c.conversation_id == cid)
+                             .order_by(mt.c.joined_at, mt.c.user_id)).scalars())
+
+
+def _membership(state, me, cid, kind=None):
+    """``(conversation row, member ids)`` of a conversation ``me`` is in,
+    else ``not_found`` (never saying whether it exists)."""
+    with state.engine.connect() as conn:
+        row = _conversation_row(conn, state, cid)
+        members = member_ids(conn, state, cid) if row is not None else []
+    if row is None or me not in members or (kind is not None and row.kind != kind) \
+            or (row.kind == GROUP and not state.groups_enabled):
+        raise errors.not_found("No such conversation.")
+    return row, members
+
+
+def _other_of(row, me):
+    return row.user_high if row.user_low == me else row.user_low
+
+
 def _check_other(state, me, other, verb):
     """``other`` must be a real user, not ``me``, whom ``me`` may reach."""
     if other == me:
@@ -29,11 +228,37 @@ def _check_other(state, me, other, verb):
         raise errors.forbidden("You may not message this user.")
 
 
+def _target(state, me, data, to_field, verb):
+    """Where a socket payload points: ``("direct", other, conversation id or
+    None, [me, other])`` or ``("group", None, id, members)``."""
+    has_to, has_conv = data.get(to_field) is not None, data.get("conversation") is not None
+    if has_to and has_conv:
+        raise errors.invalid(f"Give `{to_field}` or `conversation`, not both.")
+    if has_conv:
+        cid = parse_conversation_id(data["conversation"])
+        row, members = _membership(state, me, cid)
+        if row.kind == GROUP:
+            return GROUP, None, cid, members
+        other = _other_of(row, me)
+        _check_other(state, me, other, verb)
+        return DIRECT, other, cid, [me, other]
+    other = state.parse_user_id(data.get(to_field), to_field)
+    _check_other(state, me, other, verb)
+    return DIRECT, other, None, [me, other]
+
+
+# -- sending -------------------------------------------------------------
+
 def send_message(state, sender, data, sid=None):
     """Store a ``chat-to`` payload and deliver it; return the ack body."""
-    if not isinstance(data, dict):
-        raise errors.invalid("The payload must be an object.")
-    to = state.parse_user_id(data.get("to"), "to")
+    _object(data)
+    has_to, has_conv = data.get("to") is not None, data.get("conversation") is not None
+    if has_to and has_conv:
+        raise errors.invalid("Give `to` or `conversation`, not both.")
+    if has_conv:
+        cid = parse_conversation_id(data["conversation"])
+    else:
+        state.parse_user_id(data.get("to"), "to")
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
         raise errors.invalid("`content` must be a string of valid characters.")
@@ -41,34 +266,135 @@ def send_message(state, sender, data, sid=None):
     if client_id is not None and (not isinstance(client_id, str)
                                   or not 0 < len(client_id) <= 64 or not storable(client_id)):
         raise errors.invalid("`client_id` must be a string of 1 to 64 characters.")
-    content = content.strip()
-    if not content:
-        raise errors.empty()
-    if len(content) > state.max_length:
-        raise errors.too_long(state.max_length)
-    _check_other(state, sender, to, "message")
+    reply_to = data.get("reply_to")
+    if reply_to is not None:
+        parse_message_id(reply_to, "reply_to")
+    attachments = data.get("attachments")
+    if attachments is not None and (not isinstance(attachments, list) or attachments):
+        raise errors.invalid("`attachments` must name uploads of yours.")
+    content = _content(state, data)
+    kind, other, cid, members = _target(state, sender, data, "to", "message")
+    if kind == DIRECT and blocked_between(state, sender, other):
+        raise errors.blocked()
     if client_id is not None and state.limiter.limit:
         # The store answers a resend by itself; asking first only keeps a
         # resend from spending the sender's rate limit.
         row = state.store.find_by_client_id(sender, client_id)
         if row is not None:
-            return _ack(state, row, duplicate=True)
+            return _ack(state, sender, row, members, duplicate=True)
+    reply = None
+    if reply_to is not None:
+        reply = _reply_target(state, reply_to, cid)
     if not state.limiter.allow(sender):
         raise errors.rate_limited()
-    row, created = state.store.insert(sender, to, content, client_id)
-    ack = _ack(state, row, duplicate=not created)
-    if created:
-        realtime.push(state, (to, sender), "message", ack["message"], skip_sid=sid)
+    if cid is None:
+        cid = direct_conversation(state, sender, other, create=True)
+    row, created = state.store.insert({
+        "conversation_id": cid, "sender_id": sender, "recipient_id": other,
+        "content": content, "client_id": client_id, "reply_to_id": reply_to})
+    if not created:
+        return _ack(state, sender, row, members, duplicate=True)
+    ack = _ack(state, sender, row, members, duplicate=False, reply=reply)
+    if kind == GROUP:
+        with state.engine.connect() as conn:  # as they are now the message is stored
+            members = member_ids(conn, state, cid)
+    realtime.push(state, members, "message", ack["message"], skip_sid=sid)
     return ack
 
 
-def _ack(state, row, duplicate):
-    ack = {"ok": True, "message": message_dict(row),
-           "delivered": state.presence.is_online(row.recipient_id)}
+def _reply_target(state, reply_to, cid):
+    """The message quoted by a reply: one in the same conversation, else ``invalid``."""
+    t = state.table
+    with state.engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == reply_to)).first()
+    if row is None or cid is None or row.conversation_id != cid:
+        raise errors.invalid("`reply_to` must be a message of this conversation.")
+    return row
+
+
+def _ack(state, sender, row, members, duplicate, reply=None):
+    if reply is None and row.reply_to_id is not None:
+        reply = _rows_by_id(state, [row.reply_to_id]).get(row.reply_to_id)
+    others = [m for m in members if m != sender]
+    if row.recipient_id is not None:
+        delivered = state.presence.is_online(row.recipient_id)
+    else:
+        delivered = bool(state.presence.online_among(others))
+    ack = {"ok": True, "message": message_dict(row, reply), "delivered": delivered}
     if duplicate:
         ack["duplicate"] = True
     return ack
 
+
+def _rows_by_id(state, ids, conn=None):
+    ids = [i for i in dict.fromkeys(ids) if i is not None]
+    if not ids:
+        return {}
+    t = state.table
+    q = sa.select(t).where(t.c.id.in_(ids))
+    if conn is not None:
+        return {r.id: r for r in conn.execute(q)}
+    with state.engine.connect() as c:
+        return {r.id: r for r in c.execute(q)}
+
+
+def _dicts(state, conn, rows):
+    """Message objects of ``rows``, their quoted messages read in one query."""
+    replies = _rows_by_id(state, [r.reply_to_id for r in rows], conn)
+    return [message_dict(r, replies.get(r.reply_to_id)) for r in rows]
+
+
+# -- edit and delete -----------------------------------------------------
+
+def _own_message(state, me, message_id):
+    """The message row and its conversation's members, for a member; else not_found."""
+    t = state.table
+    with state.engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == message_id)).first()
+        conv = row is not None and _conversation_row(conn, state, row.conversation_id)
+        members = member_ids(conn, state, row.conversation_id) if conv else []
+    if not conv or me not in members or (conv.kind == GROUP and not state.groups_enabled):
+        raise errors.not_found("No such message.")
+    return row, conv, members
+
+
+def edit_message(state, me, message_id, data, sid=None):
+    """Change a message's text (its sender only); return the Message."""
+    message_id = parse_message_id(message_id, "id")
+    _object(data)
+    content = _content(state, data)
+    row, conv, members = _own_message(state, me, message_id)
+    if row.sender_id != me:
+        raise errors.forbidden("Only its sender may edit a message.")
+    if row.deleted:
+        raise errors.invalid("A deleted message cannot be edited.")
+    if state.edit_window and utcnow() - row.sent_at > timedelta(seconds=state.edit_window):
+        raise errors.forbidden("This message can no longer be edited.")
+    now = utcnow()
+    state.store.change(message_id, {"content": content, "edited_at": now})
+    t = state.table
+    with state.engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == message_id)).first()
+        message = _dicts(state, conn, [row])[0]
+    realtime.push(state, members, "message-edited", message, skip_sid=sid)
+    return message
+
+
+def delete_message(state, me, message_id, sid=None):
+    """Turn a message into a tombstone: its sender, or the owner of its group."""
+    message_id = parse_message_id(message_id, "id")
+    row, conv, members = _own_message(state, me, message_id)
+    if row.sender_id != me and not (conv.kind == GROUP and conv.owner_id == me):
+        raise errors.forbidden("Only its sender (or the group's owner) may delete a message.")
+    if row.deleted:
+        return
+    rev = state.store.change(message_id, {"content": "", "deleted": True})
+    realtime.push(state, members, "message-deleted",
+                  {"id": message_id, "conversation": row.conversation_id, "rev": rev},
+                  skip_sid=sid)
+
+
+# -- reading -------------------------------------------------------------
 
 def mark_read(state, reader, other, up_to):
     """Mark ``other``'s messages to ``reader`` read up to ``up_to``; emit ``read``."""
@@ -82,87 +408,400 @@ def mark_read(state, reader, other, up_to):
                    t.c.id <= up_to, t.c.read_at.is_(None))
             .values(read_at=utcnow())
         )
+    cid = direct_conversation(state, reader, other)
     realtime.push(state, (reader, other), "read",
-                  {"by": reader, "with": other, "up_to": up_to})
+                  {"by": reader, "with": other, "conversation": cid, "up_to": up_to})
+
+
+def mark_group_read(state, reader, cid, up_to):
+    """Remember how far ``reader`` read a group; emit ``read`` to its members."""
+    up_to = parse_message_id(up_to, "up_to")
+    row, members = _membership(state, reader, cid, GROUP)
+    mt = state.tables["member"]
+    with state.engine.begin() as conn:
+        conn.execute(mt.update().where(
+            mt.c.conversation_id == cid, mt.c.user_id == reader,
+            sa.or_(mt.c.last_read_id.is_(None), mt.c.last_read_id < up_to))
+            .values(last_read_id=up_to))
+    realtime.push(state, members, "read", {"by": reader, "conversation": cid, "up_to": up_to})
+
+
+def read_event(state, reader, data):
+    """The socket ``read``: ``with`` (a user) or ``conversation``."""
+    _object(data)
+    if data.get("conversation") is not None and data.get("with") is None:
+        cid = parse_conversation_id(data["conversation"])
+        row, _ = _membership(state, reader, cid)
+        if row.kind == GROUP:
+            return mark_group_read(state, reader, cid, data.get("up_to"))
+        return mark_read(state, reader, _other_of(row, reader), data.get("up_to"))
+    if data.get("conversation") is not None:
+        raise errors.invalid("Give `with` or `conversation`, not both.")
+    other = state.parse_user_id(data.get("with"), "with")
+    return mark_read(state, reader, other, data.get("up_to"))
 
 
 def typing(state, sender, data):
-    """Forward a typing notice to its recipient."""
-    if not isinstance(data, dict):
-        raise errors.invalid("The payload must be an object.")
-    to = state.parse_user_id(data.get("to"), "to")
-    _check_other(state, sender, to, "message")
-    realtime.push(state, (to,), "typing", {"from": sender})
+    """Forward a typing notice to the other user, or to a group's members."""
+    _object(data)
+    kind, other, cid, members = _target(state, sender, data, "to", "message")
+    if kind == DIRECT:
+        if blocked_between(state, sender, other):
+            raise errors.blocked()
+        if cid is None:
+            cid = direct_conversation(state, sender, other)
+        realtime.push(state, (other,), "typing", {"from": sender, "conversation": cid})
+        return
+    skip = blocked_by(state, sender) | {sender}
+    others = [m for m in members if m not in skip]
+    if others:
+        realtime.push(state, others, "typing", {"from": sender, "conversation": cid})
+
+
+def _page(state, cid, before, after, limit):
+    t = state.table
+    newer = after is not None
+    q = sa.select(t).where(t.c.conversation_id == cid)
+    if newer:
+        q = q.where(t.c.id > after).order_by(t.c.id.asc())
+    else:
+        if before is not None:
+            q = q.where(t.c.id < before)
+        q = q.order_by(t.c.id.desc())
+    with state.engine.connect() as conn:
+        rows = conn.execute(q.limit(limit + 1)).all()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if not newer:
+            rows.reverse()
+        return _dicts(state, conn, rows), has_more
 
 
 def history(state, me, other, before=None, after=None, limit=None):
     """One page of the conversation of ``me`` and ``other``, oldest first."""
     if other != me and not state.user_exists(other):
         raise errors.unknown_user(f"No user with id {other!r}.")
-    t = state.table
-    newer = after is not None
-    bound = t.c.id > after if newer else (t.c.id < before if before is not None else sa.true())
-    order = t.c.id.asc() if newer else t.c.id.desc()
-
-    def side(a, b):
-        # Each side is a range scan of the pair index; the union merges them.
-        q = sa.select(t).where(t.c.sender_id == a, t.c.recipient_id == b, bound)
-        return sa.select(q.order_by(order).limit(limit + 1).subquery())
-
-    parts = [side(me, other)] if me == other else [side(me, other), side(other, me)]
-    u = sa.union_all(*parts).subquery()
-    q = sa.select(u).order_by(u.c.id.asc() if newer else u.c.id.desc()).limit(limit + 1)
-    with state.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if not newer:
-        rows.reverse()
-    return [message_dict(r) for r in rows], has_more
+    cid = direct_conversation(state, me, other)
+    if cid is None:
+        return [], False
+    return _page(state, cid, before, after, limit)
 
 
-def conversations(state, me):
-    """Every conversation of ``me``: the other user, last message, unread count."""
-    t = state.table
-    sent = sa.select(t.c.recipient_id.label("other"), t.c.id).where(t.c.sender_id == me)
-    got = sa.select(t.c.sender_id.label("other"), t.c.id).where(t.c.recipient_id == me)
-    both = sa.union_all(sent, got).subquery()
-    last = (sa.select(both.c.other, sa.func.max(both.c.id).label("last_id"))
-            .group_by(both.c.other).subquery())
+def group_history(state, me, cid, before=None, after=None, limit=None):
+    row, members = _membership(state, me, cid, GROUP)
+    rows, has_more = _page(state, cid, before, after, limit)
+    return conversation_dict(state, me, row, members), rows, has_more
+
+
+# -- conversation lists ----------------------------------------------------
+
+def _listing(state, me, directs_only):
+    """Every conversation of ``me`` with its sort key, last message id and unread count."""
+    t, ct, mt = state.table, state.tables["conversation"], state.tables["member"]
+    last = (sa.select(sa.func.max(t.c.id)).where(t.c.conversation_id == ct.c.id)
+            .scalar_subquery())
     m2 = t.alias("m2")
-    unread = (sa.select(sa.func.count())
-              .where(m2.c.recipient_id == me, m2.c.sender_id == last.c.other,
-                     m2.c.read_at.is_(None))
-              .scalar_subquery())
-    q = (sa.select(t, last.c.other, unread.label("unread"))
-         .join(last, t.c.id == last.c.last_id)
-         .order_by(t.c.id.desc()))
+    other = sa.case((ct.c.user_low == me, ct.c.user_high), else_=ct.c.user_low)
+    unread_direct = (sa.select(sa.func.count()).select_from(m2).where(
+        m2.c.recipient_id == me, m2.c.sender_id == other, m2.c.read_at.is_(None),
+        m2.c.deleted == sa.false()).scalar_subquery())
+    unread_group = (sa.select(sa.func.count()).select_from(m2).where(
+        m2.c.conversation_id == ct.c.id,
+        m2.c.id > sa.func.coalesce(mt.c.last_read_id, 0),
+        m2.c.sender_id != me, m2.c.deleted == sa.false()).scalar_subquery())
+    unread = sa.case((ct.c.kind == DIRECT, unread_direct), else_=unread_group)
+    q = (sa.select(ct, last.label("last_id"), unread.label("unread"))
+         .join(mt, mt.c.conversation_id == ct.c.id).where(mt.c.user_id == me))
+    if directs_only or not state.groups_enabled:
+        q = q.where(ct.c.kind == DIRECT)
     with state.engine.connect() as conn:
-        rows = conn.execute(q).all()
-    users = state.load_users([r.other for r in rows])
-    online = state.presence.online_among(list(users))
+        rows = [r for r in conn.execute(q) if r.kind == GROUP or r.last_id is not None]
+    rows.sort(key=lambda r: (r.last_id if r.last_id is not None else r.sort_floor, r.id),
+              reverse=True)
+    return rows
+
+
+def conversations(state, me, limit=None, before=None):
+    """``me``'s conversations, newest activity first.
+
+    Without ``limit``: contract v1.1's list (direct conversations only, each
+    with ``id`` and ``kind`` added). With it: one page of both kinds and
+    whether more follow ``before`` (a conversation id, the previous page's last).
+    """
+    rows = _listing(state, me, directs_only=limit is None)
+    has_more = False
+    if limit is not None:
+        if before is not None:
+            at = next((n for n, r in enumerate(rows) if r.id == before), None)
+            if at is None:
+                raise errors.not_found("No such conversation.")
+            rows = rows[at + 1:]
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    with state.engine.connect() as conn:
+        lasts = _rows_by_id(state, [r.last_id for r in rows], conn)
+        quoted = _rows_by_id(state, [m.reply_to_id for m in lasts.values()], conn)
+        group_ids = [r.id for r in rows if r.kind == GROUP]
+        mt = state.tables["member"]
+        members = {}
+        if group_ids:
+            for cid, uid in conn.execute(
+                    sa.select(mt.c.conversation_id, mt.c.user_id)
+                    .where(mt.c.conversation_id.in_(group_ids))
+                    .order_by(mt.c.joined_at, mt.c.user_id)):
+                members.setdefault(cid, []).append(uid)
+        blockers = blockers_of(state, me, conn)
+    wanted = [_other_of(r, me) for r in rows if r.kind == DIRECT]
+    wanted += [u for ids in members.values() for u in ids]
+    users = state.load_users(wanted)
+    online = online_for(state, me, users, blockers)
     out = []
     for r in rows:
-        user = users.get(r.other)
-        if user is None:
-            continue  # the other account is gone
-        out.append({"other": state.user_dict(user, online=r.other in online),
-                    "last_message": message_dict(r), "unread": r.unread})
+        last = lasts.get(r.last_id)
+        last_dict = message_dict(last, quoted.get(last.reply_to_id)) if last else None
+        if r.kind == DIRECT:
+            other = _other_of(r, me)
+            user = users.get(other)
+            if user is None:
+                continue  # the other account is gone
+            item = {"id": r.id, "kind": DIRECT, "other": state.user_dict(user, other in online),
+                    "last_message": last_dict, "unread": r.unread}
+            if limit is not None:
+                item["title"] = None
+        else:
+            item = {"id": r.id, "kind": GROUP, "title": r.title, "owner": r.owner_id,
+                    "members": [state.user_dict(users[u], u in online)
+                                for u in members.get(r.id, []) if u in users],
+                    "last_message": last_dict, "unread": r.unread}
+        out.append(item)
+    return out, has_more
+
+
+def conversation_dict(state, me, row, members):
+    """A group as the contract's Conversation object, as ``me`` sees it."""
+    return conversation_views(state, row, members, [me])[me]
+
+
+def conversation_views(state, row, members, viewers):
+    """``{viewer: Conversation}``: one group as each viewer sees it (their
+    unread count; members who blocked them shown offline)."""
+    t, mt, bt = state.table, state.tables["member"], state.tables["block"]
+    with state.engine.connect() as conn:
+        last = conn.execute(sa.select(t).where(t.c.conversation_id == row.id)
+                            .order_by(t.c.id.desc()).limit(1)).first()
+        last_dict = _dicts(state, conn, [last])[0] if last else None
+        m = t.alias("m")
+        unread = dict(conn.execute(
+            sa.select(mt.c.user_id, sa.func.count(m.c.id))
+            .join(m, sa.and_(m.c.conversation_id == mt.c.conversation_id,
+                             m.c.id > sa.func.coalesce(mt.c.last_read_id, 0),
+                             m.c.sender_id != mt.c.user_id, m.c.deleted == sa.false()))
+            .where(mt.c.conversation_id == row.id, mt.c.user_id.in_(viewers))
+            .group_by(mt.c.user_id)).all())
+        blocks = conn.execute(sa.select(bt.c.blocked_id, bt.c.blocker_id).where(
+            bt.c.blocked_id.in_(viewers), bt.c.blocker_id.in_(members))).all()
+    users = state.load_users(members)
+    online = state.presence.online_among(list(users))
+    listed = [u for u in members if u in users]
+    out = {}
+    for viewer in viewers:
+        hidden = {blocker for blocked, blocker in blocks if blocked == viewer}
+        out[viewer] = {
+            "id": row.id, "kind": GROUP, "title": row.title, "owner": row.owner_id,
+            "members": [state.user_dict(users[u], u in online and u not in hidden)
+                        for u in listed],
+            "last_message": last_dict, "unread": unread.get(viewer, 0)}
     return out
 
 
+# -- groups ----------------------------------------------------------------
+
+def _groups_on(state):
+    if not state.groups_enabled:
+        raise errors.not_found("Group conversations are turned off on this site.")
+
+
+def _new_members(state, me, value, present=()):
+    """Validated ids of users to add: existing, reachable, not blocking ``me``."""
+    if not isinstance(value, list):
+        raise errors.invalid("`members` must be a list of user ids.")
+    if len(value) > 10 * state.group_max_members:
+        raise errors.invalid(f"A group has at most {state.group_max_members} members.")
+    ids = []
+    for v in value:
+        state.parse_user_id(v, "members")
+        if v != me and v not in present and v not in ids:
+            ids.append(v)
+    return ids
+
+
+def _check_new_members(state, me, ids, total):
+    if total > state.group_max_members:
+        raise errors.invalid(f"A group has at most {state.group_max_members} members.")
+    for u in ids:
+        if not state.user_exists(u):
+            raise errors.unknown_user(f"No user with id {u!r}.")
+    for u in ids:
+        if not state.may_message(me, u):
+            raise errors.forbidden("You may not message one of these users.")
+    bt = state.tables["block"]
+    if ids:
+        with state.engine.connect() as conn:
+            blockers = set(conn.execute(sa.select(bt.c.blocker_id).where(
+                bt.c.blocked_id == me, bt.c.blocker_id.in_(ids))).scalars())
+        if blockers:
+            raise errors.blocked("One of these users blocked you.")
+
+
+def create_group(state, me, data):
+    _groups_on(state)
+    _object(data)
+    title = _title(data)
+    ids = _new_members(state, me, data.get("members"))
+    if not ids:
+        raise errors.invalid("Name at least one other member.")
+    _check_new_members(state, me, ids, len(ids) + 1)
+    ct, mt, t = state.tables["conversation"], state.tables["member"], state.table
+    now = utcnow()
+    with state.engine.begin() as conn:
+        floor = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0))).scalar()
+        cid = conn.execute(ct.insert().values(
+            kind=GROUP, title=title, owner_id=me, created_at=now,
+            sort_floor=floor)).inserted_primary_key[0]
+        # The owner joins first; the others a millisecond later, in the order named.
+        conn.execute(mt.insert(), [
+            {"conversation_id": cid, "user_id": u,
+             "joined_at": now + timedelta(milliseconds=1 if n else 0)}
+            for n, u in enumerate([me] + ids)])
+    return _announce(state, me, cid)
+
+
+def _announce(state, me, cid):
+    """Send ``conversation`` to every member; return the caller's view of it."""
+    with state.engine.connect() as conn:
+        row = _conversation_row(conn, state, cid)
+        members = member_ids(conn, state, cid)
+    views = conversation_views(state, row, members, members)
+    for u, view in views.items():
+        realtime.push(state, (u,), "conversation", view)
+    return views.get(me)
+
+
+def get_group(state, me, cid):
+    _groups_on(state)
+    row, members = _membership(state, me, cid, GROUP)
+    return conversation_dict(state, me, row, members)
+
+
+def rename_group(state, me, cid, data):
+    _groups_on(state)
+    row, members = _membership(state, me, cid, GROUP)
+    _object(data)
+    title = _title(data)
+    if row.owner_id != me:
+        raise errors.forbidden("Only the group's owner may rename it.")
+    ct = state.tables["conversation"]
+    with state.engine.begin() as conn:
+        conn.execute(ct.update().where(ct.c.id == cid).values(title=title))
+    return _announce(state, me, cid)
+
+
+def add_members(state, me, cid, data):
+    _groups_on(state)
+    row, members = _membership(state, me, cid, GROUP)
+    _object(data)
+    ids = _new_members(state, me, data.get("members"), present=set(members))
+    if row.owner_id != me:
+        raise errors.forbidden("Only the group's owner may add members.")
+    _check_new_members(state, me, ids, len(members) + len(ids))
+    if ids:
+        mt = state.tables["member"]
+        now = utcnow()
+        try:
+            with state.engine.begin() as conn:
+                conn.execute(mt.insert(), [{"conversation_id": cid, "user_id": u,
+                                            "joined_at": now} for u in ids])
+        except IntegrityError:
+            raise errors.invalid("Someone was added meanwhile; try again.") from None
+    return _announce(state, me, cid)
+
+
+def remove_member(state, me, cid, user_id):
+    """The owner removes anyone; anyone removes themselves (leaves)."""
+    _groups_on(state)
+    row, members = _membership(state, me, cid, GROUP)
+    if user_id != me and row.owner_id != me:
+        raise errors.forbidden("Only the group's owner may remove members.")
+    if user_id not in members:
+        raise errors.not_found("No such member.")
+    ct, mt = state.tables["conversation"], state.tables["member"]
+    with state.engine.begin() as conn:
+        conn.execute(mt.delete().where(mt.c.conversation_id == cid, mt.c.user_id == user_id))
+        if row.owner_id == user_id:
+            heir = conn.execute(sa.select(mt.c.user_id).where(mt.c.conversation_id == cid)
+                                .order_by(mt.c.joined_at, mt.c.user_id).limit(1)).scalar()
+            conn.execute(ct.update().where(ct.c.id == cid).values(owner_id=heir))
+    realtime.push(state, (user_id,), "conversation-removed", {"id": cid})
+    if len(members) > 1:
+        _announce(state, me if me != user_id else None, cid)
+
+
+# -- catch-up --------------------------------------------------------------
+
+def my_conversation_ids(state, me, conn):
+    mt, ct = state.tables["member"], state.tables["conversation"]
+    q = sa.select(mt.c.conversation_id).where(mt.c.user_id == me)
+    if not state.groups_enabled:
+        q = q.join(ct, ct.c.id == mt.c.conversation_id).where(ct.c.kind == DIRECT)
+    return list(conn.execute(q).scalars())
+
+
+def sync(state, me, since, limit):
+    """Every message created, edited or deleted after rev ``since`` in ``me``'s
+    conversations, by rev; ``(messages, rev, has_more)``.
+
+    The counter is read first: every rev up to it is committed (revs commit in
+    order), so nothing below the returned rev can appear later.
+    """
+    state.store.ensure_counter()
+    t = state.table
+    with state.engine.connect() as conn:
+        top = state.store.current_rev(conn)
+        cids = my_conversation_ids(state, me, conn)
+        if not cids:
+            return [], min(since or 0, top) if since is not None else 0, False
+        if since is None or since > top:
+            latest = conn.execute(sa.select(sa.func.max(t.c.rev)).where(
+                t.c.conversation_id.in_(cids), t.c.rev <= top)).scalar() or 0
+            if since is None:
+                return [], latest, False
+            since = 0 if since > top else since
+        rows = conn.execute(sa.select(t).where(
+            t.c.conversation_id.in_(cids), t.c.rev > since, t.c.rev <= top)
+            .order_by(t.c.rev).limit(limit + 1)).all()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        messages = _dicts(state, conn, rows)
+    rev = rows[-1].rev if rows else since
+    return messages, rev, has_more
+
+
+# -- people ----------------------------------------------------------------
+
 def partners(state, me):
     """Ids of everyone who shares a conversation with ``me``."""
-    t = state.table
-    sent = sa.select(t.c.recipient_id.label("other")).where(t.c.sender_id == me)
-    got = sa.select(t.c.sender_id.label("other")).where(t.c.recipient_id == me)
+    mt = state.tables["member"]
+    m2 = mt.alias("m2")
+    q = (sa.select(m2.c.user_id).distinct()
+         .join(mt, mt.c.conversation_id == m2.c.conversation_id)
+         .where(mt.c.user_id == me))
     with state.engine.connect() as conn:
-        return {r.other for r in conn.execute(sa.union(sent, got))}
+        return set(conn.execute(q).scalars())
 
 
 def find_users(state, me, q, limit):
     """Users whose name contains ``q`` (any case), by name, never ``me``."""
     users = state.search_users(q, limit + 1, exclude=me)
     users = [u for u in users if state.may_message(me, state.user_id(u))][:limit]
-    online = state.presence.online_among([state.user_id(u) for u in users])
+    online = online_for(state, me, [state.user_id(u) for u in users])
     return [state.user_dict(u, online=state.user_id(u) in online) for u in users]

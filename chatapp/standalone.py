@@ -6,7 +6,9 @@ from flask import Flask, redirect, render_template, url_for
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
-from . import config
+from flask_migrate import Migrate
+
+from . import config, migrate
 from .accounts import User
 from .models import db
 
@@ -55,7 +57,9 @@ def build(test_config=None):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
-    Chat().init_app(app, user_model=User, db=db)
+    state = Chat().init_app(app, user_model=User, db=db)
+    state.owns_user_table = True
+    Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
 
     from . import auth
     app.register_blueprint(auth.bp)
@@ -69,7 +73,8 @@ def build(test_config=None):
             return redirect(url_for("auth.login_page"))
         return render_template("chat/index.html")
 
-    with app.app_context():
-        db.create_all()  # no separate init step on a fresh machine
     app.extensions["chat"].engine  # tune SQLite before the first request
+    with app.app_context():
+        # A new database is created at the newest revision: nothing to set up.
+        migrate.prepare(state, migrate=app.config["CHAT_MIGRATE_ON_START"])
     return app

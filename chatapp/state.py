@@ -6,7 +6,7 @@ apps with different settings work side by side in one process.
 import sqlalchemy as sa
 
 from . import errors
-from .models import message_table, storable
+from .models import define_tables, storable
 from .realtime import LocalPresence, RateLimiter, without_ws_compression
 from .store import MessageStore
 
@@ -30,8 +30,14 @@ class ChatState:
         self.id_type = int if self.user_pk.type.python_type is int else str
         self.name_attr = cfg["CHAT_USER_NAME_ATTR"] or next(
             (a for a in ("username", "name") if hasattr(user_model, a)), self.user_pk_attr)
-        self.table = message_table(db.metadata, cfg["CHAT_TABLE_PREFIX"],
-                                   self.user_pk.type.copy())
+        self.table_prefix = cfg["CHAT_TABLE_PREFIX"]
+        self.tables = define_tables(db.metadata, self.table_prefix, self.user_pk.type.copy())
+        self.table = self.tables["message"]
+        #: Whether chat's revisions also create the users table (standalone app).
+        self.owns_user_table = False
+        self.groups_enabled = bool(cfg["CHAT_GROUPS"])
+        self.group_max_members = int(cfg["CHAT_GROUP_MAX_MEMBERS"])
+        self.edit_window = float(cfg["CHAT_EDIT_WINDOW"] or 0)
         self.presence = LocalPresence()
         self.limiter = RateLimiter(cfg["CHAT_RATE_LIMIT"])
         self.store = MessageStore(self)
@@ -44,6 +50,7 @@ class ChatState:
         self.sids = {}  # sid -> user id, for this process's connections
         self._engine = None
         self._known_users = set()
+        self.direct_ids = {}  # (user, user) -> direct conversation id; never changes
 
     @property
     def engine(self):

@@ -37,6 +37,7 @@ class MessageStore:
         self._queue = None
         self._writing = False
         self._lock = threading.Lock()
+        self._counter_ready = False
 
     def find_by_client_id(self, sender, client_id):
         t = self.state.table
@@ -45,10 +46,64 @@ class MessageStore:
                 sa.select(t).where(t.c.sender_id == sender, t.c.client_id == client_id)
             ).first()
 
-    def insert(self, sender, to, content, client_id):
-        """Commit one message; return ``(row, created)``."""
-        values = {"sender_id": sender, "recipient_id": to, "content": content,
-                  "sent_at": utcnow(), "client_id": client_id, "read_at": None}
+    # -- rev: one server-wide change number ---------------------------------
+    def ensure_counter(self):
+        """Create the ``rev`` counter row once (a database made by ``create_all``)."""
+        if self._counter_ready:
+            return
+        counter, t = self.state.tables["counter"], self.state.table
+        with self.state.engine.connect() as conn:
+            found = conn.execute(sa.select(counter.c.value)
+                                 .where(counter.c.name == "rev")).first()
+        if found is None:
+            try:
+                with self.state.engine.begin() as conn:
+                    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.rev), 0)))
+                    conn.execute(counter.insert().values(name="rev", value=start.scalar()))
+            except IntegrityError:
+                pass  # another process made it first
+        self._counter_ready = True
+
+    def allocate_revs(self, conn, n):
+        """Take ``n`` revs in ``conn``'s transaction; return the first.
+
+        The counter row stays locked until that transaction ends, so revs are
+        committed in the order they are handed out, on every process: a reader
+        that has seen rev N can never later meet a new row below N.
+        """
+        counter = self.state.tables["counter"]
+        bump = counter.update().where(counter.c.name == "rev").values(value=counter.c.value + n)
+        if conn.dialect.update_returning:
+            last = conn.execute(bump.returning(counter.c.value)).scalar()
+        else:  # MariaDB: the row is ours until commit, so reading it back is exact
+            conn.execute(bump)
+            last = conn.execute(sa.select(counter.c.value)
+                                .where(counter.c.name == "rev")).scalar()
+        if last is None:
+            raise RuntimeError("the rev counter row is missing (ensure_counter)")
+        return last - n + 1
+
+    def current_rev(self, conn):
+        counter = self.state.tables["counter"]
+        value = conn.execute(sa.select(counter.c.value)
+                             .where(counter.c.name == "rev")).scalar()
+        return value or 0
+
+    def change(self, message_id, values):
+        """Edit or delete: update the row with a new rev; return the new rev."""
+        self.ensure_counter()
+        t = self.state.table
+        with self.state.engine.begin() as conn:
+            rev = self.allocate_revs(conn, 1)
+            conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
+        return rev
+
+    def insert(self, values):
+        """Commit one message (its column values but ``id`` and ``rev``);
+        return ``(row, created)``."""
+        values = {"sent_at": utcnow(), "read_at": None, "edited_at": None, "deleted": False,
+                  "reply_to_id": None, "rev": None, **values}
+        self.ensure_counter()
         if not self.group:
             return self._insert_one(values)
         eio = self.state.socketio.server.eio
@@ -145,6 +200,10 @@ class MessageStore:
                     fresh.append(item)
                     if key is not None:
                         first[key] = item
+            if fresh:
+                first_rev = self.allocate_revs(conn, len(fresh))
+                for n, item in enumerate(fresh):
+                    item.values["rev"] = first_rev + n
             ids = self._insert_rows(conn, t, [i.values for i in fresh])
         for item, new_id in zip(fresh, ids):
             item.result = (SimpleNamespace(id=new_id, **item.values), True)
@@ -178,6 +237,7 @@ class MessageStore:
         client_id = values["client_id"]
         try:
             with self.state.engine.begin() as conn:
+                values["rev"] = self.allocate_revs(conn, 1)
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
         except IntegrityError:
             # Another send with this client_id won the race: answer with its row.

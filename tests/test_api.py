@@ -208,7 +208,13 @@ def test_history_only_own_conversations(auth, pair):
 def test_message_shape_and_timestamps(pair):
     alice, bob, a_sock, b_sock = pair
     msg = send(a_sock, bob.user["id"], "  <b>hi</b> & bye  ", client_id="c-1")
-    assert set(msg) == {"id", "from", "to", "content", "sent_at", "client_id", "read_at"}
+    # v1.1's fields, plus v2.0's (a v1 client ignores what it does not know).
+    assert set(msg) == {"id", "from", "to", "content", "sent_at", "client_id", "read_at",
+                        "conversation", "edited_at", "deleted", "reply_to", "attachments",
+                        "rev"}
+    assert isinstance(msg["conversation"], int) and isinstance(msg["rev"], int)
+    assert (msg["edited_at"], msg["deleted"], msg["reply_to"], msg["attachments"]) == \
+        (None, False, None, [])
     assert isinstance(msg["id"], int)
     assert (msg["from"], msg["to"]) == (alice.user["id"], bob.user["id"])
     assert msg["content"] == "<b>hi</b> & bye"  # stripped, stored as text
@@ -235,7 +241,7 @@ def test_mark_read_over_http(auth, pair):
         s.get_received("/chat")
     r = bob.post(f"{API}/conversations/{aid}/read", json={"up_to": m2["id"]})
     assert r.status_code == 204 and r.data == b""
-    expected = {"by": bid, "with": aid, "up_to": m2["id"]}
+    expected = {"by": bid, "with": aid, "conversation": m2["conversation"], "up_to": m2["id"]}
     for s in (a_sock, b_sock, b_tab2):  # both users, the reader's tabs included
         reads = [e["args"][0] for e in s.get_received("/chat") if e["name"] == "read"]
         assert reads == [expected]

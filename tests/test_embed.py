@@ -101,7 +101,8 @@ def test_string_ids_end_to_end(tmp_path):
 
     r = bob.post("/chat/api/conversations/p-alice/read", json={"up_to": msg["id"]})
     assert r.status_code == 204
-    assert events(sa_, "read") == [{"by": bob_id, "with": "p-alice", "up_to": msg["id"]}]
+    assert events(sa_, "read") == [{"by": bob_id, "with": "p-alice",
+                                    "conversation": msg["conversation"], "up_to": msg["id"]}]
     ack = sb.emit("read", {"with": "p-alice", "up_to": msg["id"]}, namespace="/chat",
                   callback=True)
     assert ack == {"ok": True}

@@ -225,8 +225,13 @@ def test_typing_forwarded(auth, users):
     a1, a2, b1, b2, c1 = (auth.socket(u) for u in (alice, alice, bob, bob, carol))
     drain(a1, a2, b1, b2, c1)
     assert emit(a1, "typing", {"to": bob.user["id"]}) == {"ok": True}
-    assert pushed(b1, "typing") == [{"from": alice.user["id"]}]
-    assert pushed(b2, "typing") == [{"from": alice.user["id"]}]
+    # No conversation yet (no message): v2.0's `conversation` is null.
+    assert pushed(b1, "typing") == [{"from": alice.user["id"], "conversation": None}]
+    assert pushed(b2, "typing") == [{"from": alice.user["id"], "conversation": None}]
+    cid = ok_send(a1, bob.user["id"])["message"]["conversation"]
+    drain(a1, a2, b1, b2, c1)
+    assert emit(a1, "typing", {"to": bob.user["id"]}) == {"ok": True}
+    assert pushed(b1, "typing") == [{"from": alice.user["id"], "conversation": cid}]
     assert pushed(a2, "typing") == [] and pushed(c1, "typing") == []
 
 
@@ -257,7 +262,8 @@ def test_read_over_socket(auth, users):
     drain(a1, b1, b2, c1)
     ack = emit(b1, "read", {"with": alice.user["id"], "up_to": m1["id"]})
     assert ack == {"ok": True}
-    expected = {"by": bob.user["id"], "with": alice.user["id"], "up_to": m1["id"]}
+    expected = {"by": bob.user["id"], "with": alice.user["id"],
+                "conversation": m1["conversation"], "up_to": m1["id"]}
     for s in (a1, b1, b2):
         assert pushed(s, "read") == [expected]
     assert pushed(c1, "read") == []

@@ -137,7 +137,8 @@ def test_members_chat_through_the_real_server(forum, clients, transport):
     assert page["other"] == {"id": a_id, "username": "Alice Liddell",
                              "avatar": f"/chat/avatar/{a_id}.svg", "online": True}
     assert cb.call("read", {"with": a_id, "up_to": msg["id"]}) == {"ok": True}
-    assert ca.wait_for("read") == [{"by": b_id, "with": a_id, "up_to": msg["id"]}]
+    assert ca.wait_for("read") == [{"by": b_id, "with": a_id,
+                                    "conversation": msg["conversation"], "up_to": msg["id"]}]
     assert ca.call("chat-to", {"to": 7, "content": "x"})["error"]["code"] == "invalid"
     assert ca.call("chat-to", {"to": "m-nobody", "content": "x"})["error"]["code"] \
         == "unknown_user"

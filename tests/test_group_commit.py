@@ -20,11 +20,18 @@ def _count(state):
 
 
 def _pending(state, sender, content, client_id):
-    values = {"sender_id": sender, "recipient_id": 99, "content": content,
-              "sent_at": None, "client_id": client_id, "read_at": None}
     from chatapp.models import utcnow
-    values["sent_at"] = utcnow()
+    state.store.ensure_counter()
+    values = {"conversation_id": 1, "sender_id": sender, "recipient_id": 99,
+              "content": content, "sent_at": utcnow(), "client_id": client_id,
+              "read_at": None, "edited_at": None, "deleted": False, "reply_to_id": None,
+              "rev": None}
     return _Pending(values, threading.Event())
+
+
+def _insert(state, sender, to, content, client_id):
+    return state.store.insert({"conversation_id": 1, "sender_id": sender, "recipient_id": to,
+                               "content": content, "client_id": client_id})
 
 
 def test_one_batch_stores_a_repeated_client_id_once(app):
@@ -37,12 +44,13 @@ def test_one_batch_stores_a_repeated_client_id_once(app):
     assert (c0, c1, c2, c3) == (True, False, True, True)
     assert r1.id == r0.id and r1.content == "a"  # the resend answers with the stored row
     assert r0.id < r2.id < r3.id  # stored in arrival order
+    assert r0.rev < r2.rev < r3.rev  # one rev each, in order
     assert _count(state) == 3
 
 
 def test_a_batch_with_an_already_stored_client_id(app):
     state = app.extensions["chat"]
-    first, _ = state.store.insert(1, 99, "first", "k")
+    first, _ = _insert(state, 1, 99, "first", "k")
     batch = [_pending(state, 1, "new", "n"), _pending(state, 1, "again", "k")]
     state.store._commit_batch(batch)
     assert batch[0].result[1] is True
@@ -69,8 +77,8 @@ def test_a_stopped_writer_fails_its_senders_and_the_next_send_works(app, monkeyp
 
     monkeypatch.setattr(state.store, "_commit_batch", stop_once)
     with pytest.raises(RuntimeError, match="writer stopped"):
-        state.store.insert(1, 2, "lost in the stop", "s1")
-    row, created = state.store.insert(1, 2, "after", "s2")  # a new writer takes over
+        _insert(state, 1, 2, "lost in the stop", "s1")
+    row, created = _insert(state, 1, 2, "after", "s2")  # a new writer takes over
     assert created and row.content == "after"
     assert _count(state) == 1 and len(calls) == 2
 
@@ -79,7 +87,7 @@ def test_concurrent_sends_share_commits_and_stay_idempotent(app):
     state = app.extensions["chat"]
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(
-            lambda i: state.store.insert(1, 2, f"m{i}", "same" if i % 2 else f"c{i}"),
+            lambda i: _insert(state, 1, 2, f"m{i}", "same" if i % 2 else f"c{i}"),
             range(60)))
     odd = [results[i] for i in range(1, 60, 2)]
     assert len({row.id for row, _ in odd}) == 1
@@ -91,8 +99,8 @@ def test_concurrent_sends_share_commits_and_stay_idempotent(app):
 def test_group_commit_off_still_stores_once(app):
     state = app.extensions["chat"]
     state.store.group = False
-    a, ca = state.store.insert(1, 2, "x", "one")
-    b, cb = state.store.insert(1, 2, "y", "one")
+    a, ca = _insert(state, 1, 2, "x", "one")
+    b, cb = _insert(state, 1, 2, "y", "one")
     assert (ca, cb) == (True, False) and a.id == b.id
     assert _count(state) == 1
 

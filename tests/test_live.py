@@ -224,10 +224,11 @@ def test_presence_typing_and_read(server, tabs):
     a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": True})
     assert a1.call("typing", {"to": bid}) == {"ok": True}
     for t in (b1, b2):
-        assert t.wait_for("typing") == {"from": aid}
+        assert t.wait_for("typing") == {"from": aid, "conversation": first["conversation"]}
     second = b2.send(aid, "again")["message"]
     assert a1.call("read", {"with": bid, "up_to": first["id"]}) == {"ok": True}
-    expected = {"by": aid, "with": bid, "up_to": first["id"]}
+    expected = {"by": aid, "with": bid, "conversation": first["conversation"],
+                "up_to": first["id"]}
     for t in (a1, b1, b2):
         assert t.wait_for("read") == expected
     r = alice.post(f"{server.url}/chat/api/conversations/{bid}/read",

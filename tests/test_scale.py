@@ -127,13 +127,14 @@ def test_presence_typing_and_read_across_processes(cluster):
     assert online["conversations"][0]["other"]["online"] is True
 
     assert cb1.call("typing", {"to": a.user["id"]}) == {"ok": True}
-    assert ca.expect("typing") == {"from": b.user["id"]}
+    assert ca.expect("typing") == {"from": b.user["id"], "conversation": first["conversation"]}
 
     # A read over HTTP on process one reaches both users, wherever they are.
     r = requests.post(f"{s2.url}/chat/api/conversations/{a.user['id']}/read",
                       json={"up_to": first["id"]}, cookies=b.cookies)
     assert r.status_code == 204
-    receipt = {"by": b.user["id"], "with": a.user["id"], "up_to": first["id"]}
+    receipt = {"by": b.user["id"], "with": a.user["id"], "conversation": first["conversation"],
+               "up_to": first["id"]}
     assert ca.expect("read") == receipt
     assert cb1.expect("read") == receipt
 

@@ -1,0 +1,137 @@
+"""Chat's schema migrations (Alembic revisions shipped in ``chatapp/migrations``).
+
+A database made by an older release is brought to this release's schema by
+running the revisions: ``flask db upgrade`` in the standalone app (Flask-Migrate,
+pointed at the package's revisions), ``flask chat db-upgrade`` in a host site.
+Revision scripts read chat's settings with ``settings()``.
+"""
+import logging
+import os
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+log = logging.getLogger("chatapp")
+
+#: The revisions, inside the installed package.
+DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+
+#: The release 0.1 schema, the first revision.
+BASELINE = "0001_baseline_0_1"
+
+
+def version_table(state):
+    return f"{state.table_prefix}alembic_version"
+
+
+def settings():
+    """Chat's settings for the revision being run (inside a revision only):
+    ``prefix``, ``user_id_type`` and ``owns_users`` (create the users table)."""
+    from alembic import context
+    return context.config.attributes["chat"]
+
+
+def settings_for(prefix="chat_", user_id_type=None, owns_users=False):
+    return SimpleNamespace(prefix=prefix, user_id_type=user_id_type or sa.Integer(),
+                           owns_users=owns_users)
+
+
+def _settings_of(state):
+    return settings_for(state.table_prefix, state.user_pk.type.copy(), state.owns_user_table)
+
+
+def configure_context(context, state=None):
+    """What ``env.py`` does: run the revisions on the app's engine, or on the
+    ``connection`` given in the config's attributes (with ``chat`` settings)."""
+    config = context.config
+    if "chat" not in config.attributes:
+        config.attributes["chat"] = _settings_of(state)
+    kwargs = {"version_table": f"{config.attributes['chat'].prefix}alembic_version",
+              "render_as_batch": True, "transaction_per_migration": True}
+    if context.is_offline_mode():
+        context.configure(url=state.engine.url, literal_binds=True, **kwargs)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, **kwargs)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    with state.engine.connect() as connection:
+        context.configure(connection=connection, **kwargs)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+def alembic_config(state=None, connection=None, chat_settings=None):
+    """Alembic's config for chat's revisions: of an app's chat ``state``, or of
+    a bare ``connection`` with ``chat_settings`` (``settings_for(...)``)."""
+    config = Config(os.path.join(DIRECTORY, "alembic.ini"))
+    config.set_main_option("script_location", DIRECTORY)
+    config.attributes["chat"] = chat_settings or _settings_of(state)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head():
+    return ScriptDirectory(DIRECTORY).get_current_head()
+
+
+def current(state):
+    """The database's chat revision, or None when it has none."""
+    with state.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": version_table(state)})
+        return ctx.get_current_revision()
+
+
+def upgrade(state, revision="head"):
+    """Run chat's revisions up to ``revision``, adopting an unstamped database."""
+    adopt(state)
+    command.upgrade(alembic_config(state), revision)
+
+
+def adopt(state):
+    """Stamp a database whose chat tables were made without chat's revisions
+    (``create_all``, or a host's own migrations) with the revision they match."""
+    names = set(sa.inspect(state.engine).get_table_names())
+    if version_table(state) in names or state.table.name not in names:
+        return None
+    columns = {c["name"] for c in sa.inspect(state.engine).get_columns(state.table.name)}
+    revision = "0002_conversations" if "conversation_id" in columns else BASELINE
+    stamp(state, revision)
+    return revision
+
+
+def stamp(state, revision="head"):
+    command.stamp(alembic_config(state), revision)
+
+
+def prepare(state, migrate=True):
+    """Make the database ready at start-up.
+
+    A new database gets this release's tables (``create_all``) stamped with the
+    newest revision; one made by an older release is upgraded when ``migrate``
+    is true, else a warning says to run ``flask db upgrade``.
+    """
+    engine = state.engine
+    names = set(sa.inspect(engine).get_table_names())
+    if version_table(state) not in names and state.table.name not in names:
+        state.db.create_all()
+        stamp(state)
+        return "created"
+    if current(state) == head():
+        return "current"
+    if not migrate:
+        log.warning("chat's tables are not at revision %s: run `flask db upgrade` "
+                    "(a host site: `flask chat db-upgrade`)", head())
+        return "behind"
+    log.info("upgrading chat's tables to revision %s", head())
+    upgrade(state)
+    return "upgraded"
