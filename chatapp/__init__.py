@@ -59,7 +59,7 @@ class Chat:
     del _hook
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
-        from . import ops, uploads  # add routes to the blueprint before it is registered
+        from . import ops, search, uploads  # add routes to the blueprint before it is registered
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
@@ -83,6 +83,7 @@ class Chat:
         app.extensions["chat"] = state
         state.presence = self._make_presence(app)
         uploads.init_app(app, state)
+        search.init_app(app, state)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
         _exempt_from_host_csrf(app, bp)

@@ -22,10 +22,18 @@ one quoted FTS5 phrase, or with LIKE's wildcards escaped.
 import logging
 
 import sqlalchemy as sa
+from flask import current_app, request
+
+from . import errors, services
+from .api import bp, int_arg, login_required_json
+from .models import storable
 
 log = logging.getLogger("chatapp")
 
+#: Shortest query the trigram indexes answer; shorter ones read conversations.
 MIN_INDEXED = 3
+#: ``q`` after stripping, in code points.
+MIN_QUERY, MAX_QUERY = 2, 100
 
 
 def fts_name(prefix):
@@ -109,12 +117,10 @@ class Searcher:
                             "search reads each conversation meanwhile", self.prefix)
         return self._indexed
 
-    def find(self, conn, user_id, q, limit, before=None, conversation=None):
-        """Ids of up to ``limit + 1`` matching messages, newest first."""
-        m, mb = self.message, self.member
-        mine = sa.select(mb.c.conversation_id).where(mb.c.user_id == user_id)
-        if conversation is not None:
-            mine = mine.where(mb.c.conversation_id == conversation)
+    def find(self, conn, mine, q, limit, before=None):
+        """Ids of up to ``limit + 1`` messages that contain ``q``, newest
+        first, in the conversations ``mine`` (a select of their ids) names."""
+        m = self.message
         where = [m.c.conversation_id.in_(mine), m.c.deleted == sa.false()]
         if before is not None:
             where.append(m.c.id < before)
@@ -122,31 +128,70 @@ class Searcher:
         folded = q.lower()
         if len(q) >= MIN_INDEXED and self.indexed(conn):
             if dialect == "sqlite":
-                fts = sa.table(fts_name(self.prefix), sa.column("rowid"))
+                name = fts_name(self.prefix)
+                fts = sa.table(name, sa.column("rowid"))
+                # One FTS5 string: every character of q is literal text.
                 phrase = '"' + q.replace('"', '""') + '"'
                 where.append(m.c.id.in_(sa.select(fts.c.rowid).where(
-                    sa.text(f"{fts_name(self.prefix)} MATCH :phrase").bindparams(
-                        phrase=phrase))))
+                    sa.text(f"{name} MATCH :phrase").bindparams(phrase=phrase))))
             else:
                 escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 where.append(m.c.content.ilike(f"%{escaped}%", escape="\\"))
         elif dialect == "sqlite":
+            # SQLite's lower() knows ASCII only: Python's, for this connection.
+            conn.connection.driver_connection.create_function(
+                "chat_lower", 1, _lower, deterministic=True)
             where.append(sa.func.instr(sa.func.chat_lower(m.c.content), folded) > 0)
         elif dialect == "postgresql":
             where.append(sa.func.strpos(sa.func.lower(m.c.content), folded) > 0)
         else:
             where.append(sa.func.locate(folded, sa.func.lower(m.c.content)) > 0)
         stmt = sa.select(m.c.id).where(*where).order_by(m.c.id.desc()).limit(limit + 1)
-        return [row.id for row in conn.execute(stmt)]
+        return list(conn.execute(stmt).scalars())
 
 
-def sqlite_functions(engine):
-    """``chat_lower(text)``: Python's full Unicode ``lower`` (SQLite's own
-    ``lower`` knows ASCII only)."""
-    def on_connect(dbapi_conn, _record):
-        dbapi_conn.create_function("chat_lower", 1, _lower, deterministic=True)
+def search(state, me, q, limit, before=None, conversation=None):
+    """``(results, has_more)``: ``me``'s messages that contain ``q``, newest
+    first, each with its conversation as ``me`` sees it."""
+    t, mt, ct = state.table, state.tables["member"], state.tables["conversation"]
+    mine = sa.select(mt.c.conversation_id).where(mt.c.user_id == me)
+    if not state.groups_enabled:
+        mine = mine.join(ct, ct.c.id == mt.c.conversation_id).where(ct.c.kind == "direct")
+    if conversation is not None:
+        mine = mine.where(mt.c.conversation_id == conversation)
+    with state.engine.connect() as conn:
+        if conversation is not None and conn.execute(mine).first() is None:
+            raise errors.not_found("No such conversation.")
+        ids = state.searcher.find(conn, mine, q, limit, before)
+        has_more = len(ids) > limit
+        ids = ids[:limit]
+        rows = conn.execute(sa.select(t).where(t.c.id.in_(ids)).order_by(t.c.id.desc())).all() \
+            if ids else []
+        messages = services._dicts(state, conn, rows)
+    convs = services.conversation_items(state, me, {r.conversation_id for r in rows})
+    results = [{"message": msg, "conversation": convs[row.conversation_id]}
+               for row, msg in zip(rows, messages) if row.conversation_id in convs]
+    return results, has_more
 
-    sa.event.listen(engine, "connect", on_connect)
+
+@bp.get("/api/search")
+@login_required_json
+def search_view(uid):
+    """Find text in the caller's conversations, newest first."""
+    q = request.args.get("q", "").strip()
+    if not MIN_QUERY <= len(q) <= MAX_QUERY or not storable(q):
+        raise errors.invalid(f"`q` must be {MIN_QUERY} to {MAX_QUERY} characters.")
+    limit = int_arg("limit", 20, 1, current_app.config["CHAT_HISTORY_MAX_PAGE"])
+    before = int_arg("before", None, 0, 2**63 - 1)
+    conversation = int_arg("conversation", None, 0, 2**63 - 1)
+    results, has_more = search(current_app.extensions["chat"], uid, q, limit, before,
+                               conversation)
+    return {"results": results, "has_more": has_more}
+
+
+def init_app(app, state):
+    install(state)
+    state.searcher = Searcher(state, state.table, state.tables["member"])
 
 
 def _lower(text):

@@ -21,10 +21,10 @@ WRITER_IDLE = 5.0
 class _Pending:
     """One send waiting for the writer: its row values, then its result."""
 
-    __slots__ = ("values", "done", "result", "error")
+    __slots__ = ("values", "done", "result", "error", "link")
 
-    def __init__(self, values, done):
-        self.values, self.done = values, done
+    def __init__(self, values, done, link=None):
+        self.values, self.done, self.link = values, done, link
         self.result = self.error = None
 
 
@@ -98,16 +98,17 @@ class MessageStore:
             conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
         return rev
 
-    def insert(self, values):
+    def insert(self, values, link=None):
         """Commit one message (its column values but ``id`` and ``rev``);
-        return ``(row, created)``."""
+        return ``(row, created)``. ``link(conn, message_id)``, if given, runs
+        in the transaction that stores the message (attachments)."""
         values = {"sent_at": utcnow(), "read_at": None, "edited_at": None, "deleted": False,
                   "reply_to_id": None, "rev": None, **values}
         self.ensure_counter()
         if not self.group:
-            return self._insert_one(values)
+            return self._insert_one(values, link)
         eio = self.state.socketio.server.eio
-        item = _Pending(values, eio.create_event())
+        item = _Pending(values, eio.create_event(), link)
         with self._lock:
             if self._queue is None:
                 self._queue = eio.create_queue()
@@ -165,7 +166,7 @@ class MessageStore:
         except IntegrityError:
             # Another process stored one of these client_ids meanwhile.
             for item in batch:
-                self._settle(item, self._insert_one, item.values)
+                self._settle(item, self._insert_one, item.values, item.link)
         except Exception as exc:  # every sender must hear back, whatever happened
             for item in batch:
                 item.error = exc
@@ -205,6 +206,9 @@ class MessageStore:
                 for n, item in enumerate(fresh):
                     item.values["rev"] = first_rev + n
             ids = self._insert_rows(conn, t, [i.values for i in fresh])
+            for item, new_id in zip(fresh, ids):
+                if item.link is not None:
+                    item.link(conn, new_id)
         for item, new_id in zip(fresh, ids):
             item.result = (SimpleNamespace(id=new_id, **item.values), True)
         for item in batch:
@@ -232,13 +236,15 @@ class MessageStore:
             return list(result.scalars())
         return [conn.execute(t.insert().values(r)).inserted_primary_key[0] for r in rows]
 
-    def _insert_one(self, values):
+    def _insert_one(self, values, link=None):
         t = self.state.table
         client_id = values["client_id"]
         try:
             with self.state.engine.begin() as conn:
                 values["rev"] = self.allocate_revs(conn, 1)
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
+                if link is not None:
+                    link(conn, new_id)
         except IntegrityError:
             # Another send with this client_id won the race: answer with its row.
             row = client_id is not None and self.find_by_client_id(

@@ -20,7 +20,7 @@ from werkzeug.wsgi import wrap_file
 
 from . import errors, filecheck, storage
 from .api import bp, error_response, login_required_json
-from .models import _TIMESTAMP, utcnow
+from .models import utcnow
 
 log = logging.getLogger("chatapp")
 
@@ -28,31 +28,11 @@ log = logging.getLogger("chatapp")
 #: the file name) on top of ``CHAT_UPLOAD_MAX_BYTES`` in a request's length.
 MULTIPART_OVERHEAD = 16 << 10
 
+#: Most attachments of one message.
+MAX_ATTACHMENTS = 10
 
-def upload_table(metadata, prefix="chat_", user_id_type=None):
-    """The upload table in ``metadata``, defined on first use."""
-    name = f"{prefix}upload"
-    if name in metadata.tables:
-        return metadata.tables[name]
-    return sa.Table(
-        name, metadata,
-        sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("uploader_id", user_id_type if user_id_type is not None else sa.Integer(),
-                  nullable=False),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("type", sa.String(100), nullable=False),
-        sa.Column("size", sa.BigInteger(), nullable=False),
-        sa.Column("width", sa.Integer(), nullable=True),
-        sa.Column("height", sa.Integer(), nullable=True),
-        sa.Column("thumb_type", sa.String(100), nullable=True),
-        sa.Column("created_at", _TIMESTAMP, nullable=False),
-        # The message that carries it (NULL until sent) and its place there.
-        sa.Column("message_id", sa.BigInteger(), nullable=True),
-        sa.Column("position", sa.SmallInteger(), nullable=True),
-        # A message's attachments, and the unsent ones by age (cleanup).
-        sa.Index(f"ix_{prefix}upload_message", "message_id", "created_at"),
-        mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
-    )
+#: A send holds its uploads this long at most (a send that died lets go).
+CLAIM_TIMEOUT = timedelta(minutes=1)
 
 
 class Uploads:
@@ -61,8 +41,7 @@ class Uploads:
     def __init__(self, state, app):
         cfg = app.config
         self.state = state
-        self.table = upload_table(state.db.metadata, cfg["CHAT_TABLE_PREFIX"],
-                                  state.user_pk.type.copy())
+        self.table = state.tables["upload"]
         self.storage = storage.from_config(cfg["CHAT_UPLOAD_STORAGE"], app.instance_path,
                                            cfg["CHAT_UPLOAD_S3"])
         self.max_bytes = int(cfg["CHAT_UPLOAD_MAX_BYTES"])
@@ -103,6 +82,67 @@ class Uploads:
             raise
         return self.attachment(SimpleNamespace(**row))
 
+    # -- sending ----------------------------------------------------------
+    @staticmethod
+    def parse_ids(value):
+        """The upload ids of a ``chat-to`` payload's ``attachments``, else ``invalid``."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS or not all(
+                isinstance(v, str) and len(v) == 32 for v in value) \
+                or len(set(value)) != len(value):
+            raise errors.invalid(f"`attachments` must list up to {MAX_ATTACHMENTS} "
+                                 "different upload ids of yours.")
+        return value
+
+    def claim(self, sender, ids):
+        """Hold ``sender``'s unsent uploads ``ids`` for one send; return
+        ``(claim token, their Attachments in order)``, else ``invalid``
+        (someone else's, already sent, gone, or held by another send)."""
+        t = self.table
+        token = secrets.token_hex(16)
+        now = utcnow()
+        with self.state.engine.begin() as conn:
+            held = conn.execute(t.update().where(
+                t.c.id.in_(ids), t.c.uploader_id == sender, t.c.message_id.is_(None),
+                sa.or_(t.c.claim.is_(None), t.c.claimed_at < now - CLAIM_TIMEOUT))
+                .values(claim=token, claimed_at=now)).rowcount
+            if held != len(ids):  # (leaving the block rolls the claim back)
+                raise errors.invalid("`attachments` must list uploads of yours not sent yet.")
+            rows = {r.id: r for r in conn.execute(sa.select(t).where(t.c.claim == token))}
+        return token, [self.attachment(rows[i]) for i in ids]
+
+    def linker(self, token, ids):
+        """What the message store runs in the transaction that stores the
+        message: the held uploads become that message's attachments."""
+        t = self.table
+
+        def link(conn, message_id):
+            for position, upload_id in enumerate(ids):
+                conn.execute(t.update().where(t.c.id == upload_id, t.c.claim == token)
+                             .values(message_id=message_id, position=position, claim=None))
+        return link
+
+    def release(self, token):
+        """Let go of uploads a send held but did not use (a resend, a failure)."""
+        t = self.table
+        with self.state.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.claim == token, t.c.message_id.is_(None))
+                         .values(claim=None, claimed_at=None))
+
+    def for_messages(self, conn, message_ids):
+        """``{message id: [Attachment, ...]}`` for the messages that have any."""
+        ids = [i for i in dict.fromkeys(message_ids) if i is not None]
+        if not ids:
+            return {}
+        t = self.table
+        out = {}
+        for row in conn.execute(sa.select(t).where(t.c.message_id.in_(ids))
+                                .order_by(t.c.message_id, t.c.position)):
+            out.setdefault(row.message_id, []).append(self.attachment(row))
+        return out
+
+    # -- access -----------------------------------------------------------
     def visible(self, user_id, upload_id):
         """The upload row if ``user_id`` may fetch it, else ``None``."""
         if not isinstance(upload_id, str) or len(upload_id) != 32:
@@ -114,15 +154,17 @@ class Uploads:
                 return None
             if row.message_id is None:
                 return row if row.uploader_id == user_id else None
-            return row if self._may_see_message(conn, user_id, row.message_id) else None
-
-    def _may_see_message(self, conn, user_id, message_id):
-        """Whether ``user_id`` takes part in the conversation of that message."""
-        m = self.state.table
-        found = conn.execute(sa.select(m.c.id).where(
-            m.c.id == message_id,
-            sa.or_(m.c.sender_id == user_id, m.c.recipient_id == user_id))).first()
-        return found is not None
+            m, mb = self.state.table, self.state.tables["member"]
+            message = conn.execute(sa.select(m.c.conversation_id, m.c.deleted)
+                                   .where(m.c.id == row.message_id)).first()
+            if message is None or message.deleted:
+                return None  # a deleted message's files go with it
+            if row.uploader_id == user_id:
+                return row
+            member = conn.execute(sa.select(mb.c.user_id).where(
+                mb.c.conversation_id == message.conversation_id,
+                mb.c.user_id == user_id)).first()
+            return row if member is not None else None
 
     def cleanup(self, older_than=86400, batch=500):
         """Remove uploads never sent and older than ``older_than`` seconds."""
