@@ -137,3 +137,15 @@ def prepare(state, migrate=True):
     log.info("upgrading chat's tables to revision %s", head())
     upgrade(state)
     return "upgraded"
+
+
+def skip_chat_tables(prefix="chat_"):
+    """An ``include_object`` for a host's own Alembic autogenerate that leaves
+    chat's tables (and their indexes) to chat's revisions::
+
+        Migrate(app, db, include_object=skip_chat_tables())
+    """
+    def include_object(obj, name, type_, reflected, compare_to):
+        table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+        return not (table or "").startswith(prefix)
+    return include_object

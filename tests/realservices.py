@@ -82,7 +82,8 @@ def queue_env(url, channel, ttl=None):
 class ChatClient:
     """A real python-socketio client on ``/chat`` that records what it receives."""
 
-    EVENTS = ("message", "presence", "typing", "read", "notice")
+    EVENTS = ("message", "presence", "typing", "read", "notice", "message-edited",
+              "message-deleted", "conversation", "conversation-removed")
 
     def __init__(self, server_url, session, transports=("websocket",)):
         import queue

@@ -332,6 +332,38 @@ def test_tables_in_host_metadata_for_create_all_and_alembic(tmp_path):
     assert {"people", "site_chat_message", "alembic_version"} <= set(tables)
 
 
+@pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
+def test_host_migrations_leave_chat_tables_to_chat_revisions(tmp_path):
+    """The recommended set-up: the host's autogenerate skips chat's tables and
+    `flask chat db-upgrade` runs chat's own revisions beside the host's."""
+    from chatapp.migrate import skip_chat_tables
+
+    app = host_app(tmp_path / "h.sqlite", create=False,
+                   config={"CHAT_TABLE_PREFIX": "site_chat_"})
+    migrations = str(tmp_path / "migrations")
+    flask_migrate.Migrate(app, app.db, directory=migrations,
+                          include_object=skip_chat_tables("site_chat_"))
+    with app.app_context():
+        flask_migrate.init(directory=migrations)
+        flask_migrate.migrate(directory=migrations, message="host only")
+        flask_migrate.upgrade(directory=migrations)
+    (script,) = (tmp_path / "migrations" / "versions").glob("*.py")
+    assert "people" in script.read_text() and "site_chat_" not in script.read_text()
+    result = app.test_cli_runner().invoke(args=["chat", "db-upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        tables = set(sa.inspect(app.db.engine).get_table_names())
+    assert {"people", "alembic_version", "site_chat_alembic_version", "site_chat_message",
+            "site_chat_conversation", "site_chat_member"} <= tables
+    with app.app_context():
+        for pid, nick, team in PEOPLE:
+            app.db.session.add(app.Person(id=pid, nick=nick, team=team))
+        app.db.session.commit()
+    alice, bob = login(app, "p-alice"), login(app, "bob.smith@example")
+    msg = send(socket(app, alice), "bob.smith@example", "after both migrations")["message"]
+    assert bob.get("/chat/api/conversations/p-alice/messages").json["messages"] == [msg]
+
+
 def plain_host(path, str_ids):
     """A host with no Flask-SQLAlchemy: chat makes its own ``db``."""
     class Base(DeclarativeBase):

@@ -65,7 +65,8 @@ class Tab:
         self.connect_error = None
         self._cond = threading.Condition()
         self.sio, hdrs = client_for(transports, headers)
-        for name in ("message", "presence", "typing", "read"):
+        for name in ("message", "presence", "typing", "read", "message-edited",
+                     "message-deleted", "conversation", "conversation-removed"):
             self.sio.on(name, self._recorder(name), namespace=NS)
         self.sio.on("connect_error", self._on_connect_error, namespace=NS)
         self.sio.on("disconnect", lambda *a: self.closed.set(), namespace=NS)
@@ -366,3 +367,71 @@ def test_pings_keep_idle_sockets_alive(tmp_path_factory, tabs):
         b1.wait_for("message", lambda m: m["id"] == sent["id"])
     finally:
         s.stop()
+
+
+# -- contract v2.0 on the real server --------------------------------------
+
+@pytest.mark.parametrize("transport", ["polling", "websocket", "upgrade"])
+def test_group_with_several_tabs_per_member(server, tabs, transport):
+    """Three members, two tabs each: group messages, edits, deletes, typing and
+    reads reach every tab but the acting one; a removed member hears nothing more."""
+    alice, bob, carol = (new_user(server, p) for p in ("ga", "gb", "gc"))
+    tr = TRANSPORTS[transport]
+    a1, a2 = tabs(server, alice, tr), tabs(server, alice, TRANSPORTS["websocket"])
+    b1, b2 = tabs(server, bob, tr), tabs(server, bob, TRANSPORTS["polling"])
+    c1, c2 = tabs(server, carol, tr), tabs(server, carol, TRANSPORTS["websocket"])
+    r = alice.post(f"{server.url}/chat/api/groups", timeout=5, json={
+        "title": "Live", "members": [bob.user["id"], carol.user["id"]]})
+    assert r.status_code == 201, r.text
+    gid = r.json()["conversation"]["id"]
+    for t in (a1, a2, b1, b2, c1, c2):
+        assert t.wait_for("conversation", lambda c: c["id"] == gid)["title"] == "Live"
+
+    ack = a1.call("chat-to", {"conversation": gid, "content": "hello group"})
+    assert ack["ok"] and ack["delivered"] is True, ack
+    msg = ack["message"]
+    for t in (a2, b1, b2, c1, c2):
+        assert t.wait_for("message", lambda m: m["id"] == msg["id"]) == msg
+    reply = b2.call("chat-to", {"conversation": gid, "content": "re", "reply_to": msg["id"]})
+    assert reply["message"]["reply_to"]["id"] == msg["id"]
+    for t in (a1, a2, b1, c1, c2):
+        t.wait_for("message", lambda m: m["id"] == reply["message"]["id"])
+
+    edited = a1.call("edit", {"id": msg["id"], "content": "hello, group"})["message"]
+    for t in (a2, b1, b2, c1, c2):
+        assert t.wait_for("message-edited", lambda m: m["id"] == msg["id"]) == edited
+    assert b1.call("typing", {"conversation": gid}) == {"ok": True}
+    for t in (a1, a2, c1, c2):
+        assert t.wait_for("typing") == {"from": bob.user["id"], "conversation": gid}
+    assert c1.call("read", {"conversation": gid, "up_to": msg["id"]}) == {"ok": True}
+    for t in (a1, b2, c2):
+        t.wait_for("read", lambda e: e == {"by": carol.user["id"], "conversation": gid,
+                                           "up_to": msg["id"]})
+
+    r = alice.delete(f"{server.url}/chat/api/groups/{gid}/members/{carol.user['id']}",
+                     timeout=5)
+    assert r.status_code == 204
+    for t in (c1, c2):
+        t.wait_for("conversation-removed", lambda e: e == {"id": gid})
+    assert a1.call("delete", {"id": msg["id"]}) == {"ok": True}
+    last = b1.call("chat-to", {"conversation": gid, "content": "carol is gone"})["message"]
+    for t in (a1, a2, b2):
+        t.wait_for("message", lambda m: m["id"] == last["id"])
+    for t in (a2, b1, b2):  # not the tab that deleted it
+        t.wait_for("message-deleted", lambda e: e["id"] == msg["id"])
+    assert a1.got("message-deleted") == []
+    assert all(m["id"] != last["id"] for m in c1.got("message") + c2.got("message"))
+    assert c1.got("message-deleted") == [] and c2.got("message-deleted") == []
+    r = carol.get(f"{server.url}/chat/api/groups/{gid}/messages", timeout=5)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    err = c1.call("chat-to", {"conversation": gid, "content": "let me in"})
+    assert err["ok"] is False and err["error"]["code"] == "not_found"
+    bad = c2.call("edit", {"id": "nope"})
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid"
+    assert c2.call("typing", {"to": alice.user["id"]}) == {"ok": True}  # still connected
+
+    page = bob.get(f"{server.url}/chat/api/sync?since=0", timeout=5).json()
+    got_ids = [m["id"] for m in page["messages"]]
+    # by rev: the reply, then the original (edited, then deleted), then the last one
+    assert got_ids == [reply["message"]["id"], msg["id"], last["id"]]
+    assert page["messages"][1]["deleted"] is True and page["rev"] == page["messages"][-1]["rev"]

@@ -214,3 +214,40 @@ def test_presence_heals_after_a_process_is_killed(tmp_path):
             assert ca.send(b.user, "still there?")["delivered"] is False
         finally:
             c.close()
+
+
+def test_group_fan_out_and_removal_across_processes(cluster):
+    """Members on both processes get group messages; a removed member's tabs on
+    every process stop at once, while the others keep receiving."""
+    s1, s2 = cluster.servers
+    a, b, c = s1.register(name("ga")), s2.register(name("gb")), s1.register(name("gc"))
+    ca = cluster.connect(s1, a)
+    cb1, cb2 = cluster.connect(s1, b), cluster.connect(s2, b, ("polling",))
+    cc1, cc2 = cluster.connect(s1, c), cluster.connect(s2, c)
+    r = requests.post(f"{s2.url}/chat/api/groups", cookies=a.cookies, timeout=5, json={
+        "title": "Both processes", "members": [b.user["id"], c.user["id"]]})
+    assert r.status_code == 201, r.text
+    gid = r.json()["conversation"]["id"]
+    for cl in (ca, cb1, cb2, cc1, cc2):
+        assert cl.expect("conversation", lambda e: e["id"] == gid)["title"] == "Both processes"
+    msg = ca.call("chat-to", {"conversation": gid, "content": "to all"})["message"]
+    for cl in (cb1, cb2, cc1, cc2):
+        assert cl.expect("message", lambda m: m["id"] == msg["id"]) == msg
+
+    # removed over HTTP on process two; carol's tabs on both processes hear it
+    r = requests.delete(f"{s2.url}/chat/api/groups/{gid}/members/{c.user['id']}",
+                        cookies=a.cookies, timeout=5)
+    assert r.status_code == 204
+    for cl in (cc1, cc2):
+        assert cl.expect("conversation-removed") == {"id": gid}
+    cc1.drain(), cc2.drain()
+    after = cb2.call("chat-to", {"conversation": gid, "content": "carol left"})["message"]
+    edit = ca.call("edit", {"id": msg["id"], "content": "to all (edited)"})["message"]
+    for cl in (ca, cb1):
+        cl.expect("message", lambda m: m["id"] == after["id"])
+    cb2.expect("message-edited", lambda m: m["id"] == edit["id"])
+    cb1.expect("message-edited", lambda m: m["id"] == edit["id"])
+    leaked = [e for e in cc1.drain(1.0) + cc2.drain() if e[0] != "presence"]
+    assert leaked == []
+    r = requests.get(f"{s1.url}/chat/api/groups/{gid}", cookies=c.cookies, timeout=5)
+    assert r.status_code == 404
