@@ -88,6 +88,11 @@ CHAT_UPLOAD_STORAGE = None
 #: ``region_name``, ...); credentials come from boto3's usual places.
 CHAT_UPLOAD_S3 = {}
 
+#: Search: callers whose conversations hold at most this many messages are
+#: answered by reading those (cheaper than the index's common matches); above
+#: it, by the database's trigram index. ``0``: always the index.
+CHAT_SEARCH_SCAN_MAX = 20_000
+
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
 
 #: Settings of the standalone app (``create_app``) only.

@@ -14,8 +14,11 @@ character trigrams do not. Per database:
   case-folded text (``LOCATE``).
 
 A trigram needs three characters: two-character queries (and databases
-without the index) read the caller's conversations newest first and compare
-case-folded text, stopping at the first page. Whatever ``q`` holds (``"``,
+without the index) read the caller's conversations and compare case-folded
+text. So do queries of callers whose conversations hold at most
+``CHAT_SEARCH_SCAN_MAX`` messages (in the requested range): reading those few
+is cheaper than walking every match of a common trigram in everyone's
+messages; above it the index answers. Whatever ``q`` holds (``"``,
 ``*``, ``NEAR(``, ``%``, ``_``) is plain text: it is bound as a parameter, as
 one quoted FTS5 phrase, or with LIKE's wildcards escaped.
 """
@@ -99,6 +102,7 @@ class Searcher:
     def __init__(self, state, message, member):
         self.state, self.message, self.member = state, message, member
         self.prefix = state.app.config["CHAT_TABLE_PREFIX"]
+        self.scan_max = int(state.app.config["CHAT_SEARCH_SCAN_MAX"])
         self._indexed = None  # whether the database has the index (checked once)
 
     def indexed(self, conn):
@@ -121,12 +125,13 @@ class Searcher:
         """Ids of up to ``limit + 1`` messages that contain ``q``, newest
         first, in the conversations ``mine`` (a select of their ids) names."""
         m = self.message
-        where = [m.c.conversation_id.in_(mine), m.c.deleted == sa.false()]
+        scope = [m.c.conversation_id.in_(mine)]
         if before is not None:
-            where.append(m.c.id < before)
+            scope.append(m.c.id < before)
+        where = scope + [m.c.deleted == sa.false()]
         dialect = conn.dialect.name
         folded = q.lower()
-        if len(q) >= MIN_INDEXED and self.indexed(conn):
+        if len(q) >= MIN_INDEXED and self.indexed(conn) and self._large(conn, scope):
             if dialect == "sqlite":
                 name = fts_name(self.prefix)
                 fts = sa.table(name, sa.column("rowid"))
@@ -148,6 +153,22 @@ class Searcher:
             where.append(sa.func.locate(folded, sa.func.lower(m.c.content)) > 0)
         stmt = sa.select(m.c.id).where(*where).order_by(m.c.id.desc()).limit(limit + 1)
         return list(conn.execute(stmt).scalars())
+
+
+    def _large(self, conn, scope):
+        """Whether the caller's messages in scope outnumber ``scan_max``.
+
+        Reading a few thousand messages of one's own conversations (through
+        the conversation index) costs less than walking every match of a
+        common trigram in everyone's messages and dropping the others'; past
+        ``scan_max`` the index wins. Counting stops at ``scan_max + 1``.
+        """
+        if self.scan_max <= 0:
+            return True
+        m = self.message
+        first = sa.select(m.c.id).where(*scope).limit(self.scan_max + 1).subquery()
+        return conn.execute(sa.select(sa.func.count()).select_from(first)).scalar() \
+            > self.scan_max
 
 
 def search(state, me, q, limit, before=None, conversation=None):

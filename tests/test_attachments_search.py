@@ -167,12 +167,44 @@ def test_group_files_follow_membership_and_deletion(app, people):
 
 # -- search ----------------------------------------------------------------
 
+@pytest.fixture(params=["index", "scan"])
+def way(request, app):
+    """Each search test runs twice: answered by the database's trigram index
+    (every caller counts as large), and by reading the caller's conversations."""
+    app.extensions["chat"].searcher.scan_max = 0 if request.param == "index" else 10**9
+    return request.param
+
+
+def statements(app):
+    """Every SQL statement the app runs from now on (a list that fills)."""
+    seen = []
+    sa.event.listen(app.extensions["chat"].engine, "before_cursor_execute",
+                    lambda conn, cursor, stmt, *a: seen.append(stmt))
+    return seen
+
+
+def test_the_index_answers_three_characters_and_more(app, people, way):
+    alice, bob, _, _ = people
+    assert alice.send("明天去咖啡馆", to=bob.id)["ok"]
+    seen = statements(app)
+    assert hits(bob.search("咖啡馆")) == ["明天去咖啡馆"]
+    dialect = app.extensions["chat"].engine.dialect.name
+    used = {"sqlite": "MATCH", "postgresql": "ILIKE"}.get(dialect)
+    searched = [st for st in seen if "chat_message" in st and "ORDER BY" in st]
+    if way == "index" and used:
+        assert any(used in st for st in searched), searched
+    else:
+        assert not any(w in st for st in searched for w in ("MATCH", "ILIKE")), searched
+    seen.clear()
+    assert hits(bob.search("咖啡")) == ["明天去咖啡馆"]  # two: never the index
+    assert not any(w in st for st in seen for w in ("MATCH", "ILIKE")), seen
+
 def hits(resp):
     assert resp.status_code == 200, resp.json
     return [r["message"]["content"] for r in resp.json["results"]]
 
 
-def test_any_script_case_insensitive_newest_first(app, people):
+def test_any_script_case_insensitive_newest_first(app, way, people):
     alice, bob, _, _ = people
     for text in ("明天去咖啡馆", "Hello World", "ÄPFEL und Birnen", "咖啡很好喝", "nothing here"):
         assert alice.send(text, to=bob.id)["ok"]
@@ -190,7 +222,7 @@ def test_any_script_case_insensitive_newest_first(app, people):
     assert result["message"]["conversation"] == result["conversation"]["id"]
 
 
-def test_only_my_current_conversations_and_never_deleted(app, people):
+def test_only_my_current_conversations_and_never_deleted(app, way, people):
     alice, bob, carol, dave = people
     assert alice.send("secret plan alpha", to=bob.id)["ok"]
     r = alice.http.post(f"{API}/groups", json={"title": "G", "members": [bob.id, carol.id]})
@@ -211,7 +243,7 @@ def test_only_my_current_conversations_and_never_deleted(app, people):
     assert hits(bob.search("plan")) == ["new plan words", "secret plan alpha"]
 
 
-def test_paging_and_conversation_filter(app, people):
+def test_paging_and_conversation_filter(app, way, people):
     alice, bob, carol, _ = people
     for i in range(7):
         assert alice.send(f"note {i}", to=bob.id)["ok"]
@@ -251,7 +283,7 @@ def test_bad_paging(app, people, params):
     assert r.status_code == 400 and r.json["error"]["code"] == "invalid"
 
 
-def test_syntax_in_q_is_plain_text(app, people):
+def test_syntax_in_q_is_plain_text(app, way, people):
     alice, bob, _, _ = people
     texts = ['say "hi" now', "a*b glob", "NEAR(x y) call", "100% sure", "snake_case",
              "back\\slash", "it's'; DROP TABLE x; --", "plain words only", "a OR b"]
