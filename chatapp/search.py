@@ -133,15 +133,17 @@ class Searcher:
         folded = q.lower()
         if len(q) >= MIN_INDEXED and self.indexed(conn) and self._large(conn, scope):
             if dialect == "sqlite":
+                # The FTS table drives, newest match first, and the caller's
+                # conversations filter: it stops at the page's last message.
                 name = fts_name(self.prefix)
                 fts = sa.table(name, sa.column("rowid"))
-                # One FTS5 string: every character of q is literal text.
-                phrase = '"' + q.replace('"', '""') + '"'
-                where.append(m.c.id.in_(sa.select(fts.c.rowid).where(
-                    sa.text(f"{name} MATCH :phrase").bindparams(phrase=phrase))))
-            else:
-                escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                where.append(m.c.content.ilike(f"%{escaped}%", escape="\\"))
+                phrase = '"' + q.replace('"', '""') + '"'  # every character literal
+                stmt = (sa.select(m.c.id).select_from(fts.join(m, m.c.id == fts.c.rowid))
+                        .where(sa.text(f"{name} MATCH :phrase").bindparams(phrase=phrase),
+                               *where).order_by(fts.c.rowid.desc()).limit(limit + 1))
+                return list(conn.execute(stmt).scalars())
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append(m.c.content.ilike(f"%{escaped}%", escape="\\"))
         elif dialect == "sqlite":
             # SQLite's lower() knows ASCII only: Python's, for this connection.
             conn.connection.driver_connection.create_function(
@@ -151,9 +153,12 @@ class Searcher:
             where.append(sa.func.strpos(sa.func.lower(m.c.content), folded) > 0)
         else:
             where.append(sa.func.locate(folded, sa.func.lower(m.c.content)) > 0)
-        stmt = sa.select(m.c.id).where(*where).order_by(m.c.id.desc()).limit(limit + 1)
+        # Newest first, but by ``id + 0``: ordered by the bare id, PostgreSQL
+        # and MariaDB walk the whole primary key backwards hoping for an early
+        # match, instead of reading the caller's conversations.
+        order = m.c.id.desc() if dialect == "sqlite" else (m.c.id + 0).desc()
+        stmt = sa.select(m.c.id).where(*where).order_by(order).limit(limit + 1)
         return list(conn.execute(stmt).scalars())
-
 
     def _large(self, conn, scope):
         """Whether the caller's messages in scope outnumber ``scan_max``.
