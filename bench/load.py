@@ -1,7 +1,8 @@
 """One load-generator process: real Socket.IO clients (asyncio) for some users.
 
-Both users of a pair live in the same process, so send->receive latency is
-read on one clock. The parent drives the phases over a pipe: connect, go, stop.
+Both users of a pair (every member of a group) live in the same process, so
+send->receive latency is read on one clock. The parent drives the phases over
+a pipe: connect, go, stop.
 """
 import asyncio
 import time
@@ -41,8 +42,11 @@ class Peer:
 class Sender:
     """Sends ``count`` messages to ``to`` with at most ``window`` unacknowledged."""
 
-    def __init__(self, peer, to, count, window, tag, size=40):
+    def __init__(self, peer, to, count, window, tag, size=40, receivers=None):
         self.peer, self.to, self.count, self.window = peer, to, count, window
+        #: ``{"to": id}`` (direct) or ``{"conversation": id}`` (group)
+        self.target = to if "conversation" in to else {"to": to["id"]}
+        self.receivers = receivers or []
         self.tag, self.body = tag, "x" * size
         self.sent = {}  # client_id -> send time
         self.acked = set()
@@ -54,7 +58,7 @@ class Sender:
         t0 = time.perf_counter()
         self.sent[cid] = t0
         try:
-            ack = await self.peer.sio.call("chat-to", {"to": self.to["id"], "content": self.body,
+            ack = await self.peer.sio.call("chat-to", {**self.target, "content": self.body,
                                                        "client_id": cid}, namespace=NS, timeout=60)
         except Exception as exc:  # a timeout counts as an error, never as a success
             ack = {"ok": False, "error": {"code": type(exc).__name__}}
@@ -82,10 +86,12 @@ class Sender:
 async def _main(conn, spec):
     url, transport = spec["url"], spec["transport"]
     peers = []
-    for a, b in spec["pairs"]:
-        peers.append((Peer(a, transport), Peer(b, transport)))
-    for pa, pb in peers:
-        pa.url = pb.url = url
+    for group in spec.get("groups") or spec["pairs"]:
+        members = group["members"] if isinstance(group, dict) else group
+        peers.append(tuple(Peer(u, transport) for u in members))
+    for team in peers:
+        for p in team:
+            p.url = url
     t0 = time.perf_counter()
     flat = [p for pair in peers for p in pair]
     results = await asyncio.gather(*(p.connect() for p in flat), return_exceptions=True)
@@ -103,10 +109,22 @@ async def _main(conn, spec):
 async def _drive(spec, peers, conn):
     mode, count, window = spec["mode"], spec["messages"], spec["window"]
     senders = []
+    if mode == "group":
+        for i, (group, team) in enumerate(zip(spec["groups"], peers)):
+            for j, p in enumerate(team):
+                senders.append(Sender(p, {"conversation": group["id"]}, count, window,
+                                      f"{spec['tag']}-{i}-{j}",
+                                      receivers=[q for q in team if q is not p]))
+        await asyncio.gather(*(s.run() for s in senders))
+        conn.send({"sent": True})
+        await _wait_delivered(spec, peers, senders)
+        return senders
     for i, (pa, pb) in enumerate(peers):
-        senders.append(Sender(pa, pb.user, count, window, f"{spec['tag']}-{i}a"))
+        senders.append(Sender(pa, pb.user, count, window, f"{spec['tag']}-{i}a",
+                              receivers=[pb]))
         if mode != "flood":
-            senders.append(Sender(pb, pa.user, count, window, f"{spec['tag']}-{i}b"))
+            senders.append(Sender(pb, pa.user, count, window, f"{spec['tag']}-{i}b",
+                                  receivers=[pa]))
     if mode == "flood":
         await asyncio.gather(*(s.flood() for s in senders))
     elif mode == "victim":
@@ -116,29 +134,24 @@ async def _drive(spec, peers, conn):
     else:
         await asyncio.gather(*(s.run() for s in senders))
     conn.send({"sent": True})
-    deadline = time.perf_counter() + spec.get("drain_s", 5)
-    while time.perf_counter() < deadline and not _all_delivered(peers, senders):
-        await asyncio.sleep(0.02)
+    await _wait_delivered(spec, peers, senders)
     return senders
 
 
-def _receiver(peers, sender):
-    for pa, pb in peers:
-        if sender.peer is pa:
-            return pb
-        if sender.peer is pb:
-            return pa
+async def _wait_delivered(spec, peers, senders):
+    deadline = time.perf_counter() + spec.get("drain_s", 5)
+    while time.perf_counter() < deadline and not _all_delivered(peers, senders):
+        await asyncio.sleep(0.02)
 
 
 def _all_delivered(peers, senders):
-    return all(len(_receiver(peers, s).received) >= len(s.ack_ms) for s in senders)
+    return all(cid in r.received for s in senders for cid in s.acked for r in s.receivers)
 
 
 def _report(peers, senders):
     out = {"sent": 0, "acked": 0, "received": 0, "lost": 0, "duplicates": 0,
            "ack_ms": [], "e2e_ms": [], "errors": {}, "first_send": None, "last_recv": None}
     for s in senders:
-        got = _receiver(peers, s).received
         out["sent"] += len(s.sent)
         out["acked"] += len(s.ack_ms)
         out["ack_ms"] += s.ack_ms
@@ -147,12 +160,14 @@ def _report(peers, senders):
         for cid, t_send in s.sent.items():
             if cid not in s.acked:
                 continue  # refused or timed out: counted in errors
-            if cid in got:
-                out["received"] += 1
-                out["e2e_ms"].append((got[cid] - t_send) * 1000)
-                out["last_recv"] = max(out["last_recv"] or 0, got[cid])
-            else:
-                out["lost"] += 1
+            for receiver in s.receivers:  # one delivery per receiving member
+                got = receiver.received
+                if cid in got:
+                    out["received"] += 1
+                    out["e2e_ms"].append((got[cid] - t_send) * 1000)
+                    out["last_recv"] = max(out["last_recv"] or 0, got[cid])
+                else:
+                    out["lost"] += 1
         if s.sent:
             first = min(s.sent.values())
             out["first_send"] = min(out["first_send"] or first, first)

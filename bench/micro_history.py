@@ -1,4 +1,4 @@
-"""Server time of a history page (limit=50) and of the conversation list.
+"""Server time of a history page (limit=50), the conversation list and sync.
 
     python bench/micro_history.py --db sqlite:////path/to/chat.sqlite [--samples 300]
 
@@ -22,23 +22,33 @@ from bench.stats import pct  # noqa: E402
 
 
 def sample_users(app, samples, rng, heavy_share=0.0):
-    """(user, partner) pairs: random users, plus the longest conversations if asked."""
-    t = app.extensions["chat"].table
-    with app.extensions["chat"].engine.connect() as conn:
+    """(user, partner, group or None): random users, plus the longest direct
+    conversations if asked."""
+    state = app.extensions["chat"]
+    t, ct, mt = state.table, state.tables["conversation"], state.tables["member"]
+    with state.engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
         heavy = conn.execute(
             sa.select(t.c.sender_id, t.c.recipient_id, sa.func.count().label("n"))
+            .where(t.c.recipient_id.is_not(None))
             .group_by(t.c.sender_id, t.c.recipient_id)
             .order_by(sa.desc("n")).limit(int(samples * heavy_share))).all()
         users = conn.execute(sa.select(sa.func.max(t.c.sender_id))).scalar()
-        picks = [(r.sender_id, r.recipient_id) for r in heavy]
+
+        def group_of(me):
+            return conn.execute(
+                sa.select(mt.c.conversation_id).join(ct, ct.c.id == mt.c.conversation_id)
+                .where(mt.c.user_id == me, ct.c.kind == "group").limit(1)).scalar()
+
+        picks = [(r.sender_id, r.recipient_id, group_of(r.sender_id)) for r in heavy]
         while len(picks) < samples:
             me = rng.randint(1, users)
             other = conn.execute(sa.select(t.c.recipient_id).where(t.c.sender_id == me)
-                                 .limit(1)).scalar()
+                                 .where(t.c.recipient_id.is_not(None)).limit(1)).scalar()
             if other is not None:
-                picks.append((me, other))
-    return total, picks
+                picks.append((me, other, group_of(me)))
+        top = state.store.current_rev(conn)
+    return total, top, picks
 
 
 def timed(client, url):
@@ -57,12 +67,15 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3, help="requests per sampled user")
     p.add_argument("--heavy", type=float, default=0.0,
                    help="share of samples taken from the longest conversations")
+    p.add_argument("--sync-behind", type=int, default=5000,
+                   help="how many server-wide changes a catching-up client missed")
     args = p.parse_args(argv)
     rng = random.Random(2)
     app = make_app(args.db)
-    total, picks = sample_users(app, args.samples, rng, args.heavy)
-    times = {"history": [], "older page": [], "conversations": []}
-    for me, other in picks:
+    total, top, picks = sample_users(app, args.samples, rng, args.heavy)
+    times = {"history": [], "older page": [], "group history": [], "conversations": [],
+             "conv. page 50": [], "sync": [], "sync from 0": []}
+    for me, other, group in picks:
         client = app.test_client()
         r = client.post("/auth/login", json={"username": f"user{me}", "password": PASSWORD})
         assert r.status_code == 200, r.get_json()
@@ -73,11 +86,24 @@ def main(argv=None):
             if page["messages"]:
                 ms, _ = timed(client, f"{base}&before={page['messages'][0]['id']}")
                 times["older page"].append(ms)
+            if group is not None:
+                ms, _ = timed(client, f"/chat/api/groups/{group}/messages?limit=50")
+                times["group history"].append(ms)
             ms, _ = timed(client, "/chat/api/conversations")
             times["conversations"].append(ms)
-    print(f"{total:,} messages, {len(picks)} users sampled, {args.repeat} requests each")
+            ms, _ = timed(client, "/chat/api/conversations?limit=50")
+            times["conv. page 50"].append(ms)
+            ms, _ = timed(client, f"/chat/api/sync?since={max(0, top - args.sync_behind)}"
+                                  "&limit=500")
+            times["sync"].append(ms)
+            ms, _ = timed(client, "/chat/api/sync?since=0&limit=500")
+            times["sync from 0"].append(ms)
+    print(f"{total:,} messages, {len(picks)} users sampled, {args.repeat} requests each; "
+          f"sync {args.sync_behind} revs behind")
     print(f"{'request':15} {'n':>5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  (ms)")
     for name, xs in times.items():
+        if not xs:
+            continue
         print(f"{name:15} {len(xs):5d} " + " ".join(
             f"{pct(xs, q):7.2f}" for q in (50, 95, 99)) + f" {max(xs):7.2f}")
 

@@ -19,7 +19,28 @@ SCENARIOS = {
     # Meaningful once per server process, so it runs once whatever --repeat.
     "held-ws": dict(transport="websocket", users=1000, messages=0, hold_s=5, twice=True),
     "held-poll": dict(transport="polling", users=1000, messages=0, hold_s=5, twice=True),
+    # Contract v2.0: 20 groups of 10 members, each member sends 20 messages
+    # (window 1) to its group; msg/s counts deliveries (9 per message).
+    # chatapp only: the 1:1 peer has no groups.
+    "group": dict(transport="websocket", users=200, groups=20, group_size=10,
+                  messages=20, window=1, own=True),
 }
+
+
+def make_groups(url, users, count, size):
+    """``count`` groups of ``size`` users, made over HTTP by their first member."""
+    import requests
+
+    groups = []
+    for g in range(count):
+        members = users[g * size:(g + 1) * size]
+        r = requests.post(url + "/chat/api/groups", timeout=60,
+                          headers={"Cookie": members[0]["cookie"]},
+                          json={"title": f"bench {g}", "members": [u["id"] for u in members[1:]]})
+        if r.status_code != 201:
+            raise RuntimeError(f"create group: {r.status_code} {r.text[:200]}")
+        groups.append({"id": r.json()["conversation"]["id"], "members": members})
+    return groups
 
 
 def _split(pairs, procs):
@@ -62,7 +83,11 @@ def run(url, pid, users, sc, procs=2, timeout=180):
     tag = secrets.token_hex(3)
     base = dict(url=url, transport=sc["transport"], messages=sc["messages"],
                 window=sc.get("window", 1), tag=tag)
-    if sc.get("flood"):
+    if sc.get("groups"):
+        groups = make_groups(url, users, sc["groups"], sc["group_size"])
+        specs = [dict(base, groups=part, pairs=[], mode="group", tag=f"{tag}{i}")
+                 for i, part in enumerate(_split(groups, procs))]
+    elif sc.get("flood"):
         specs = [dict(base, pairs=pairs[:1], mode="flood", tag=tag + "f"),
                  dict(base, pairs=pairs[1:], mode="victim", tag=tag + "v")]
     else:

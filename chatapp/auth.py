@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from . import errors, realtime
+from . import errors, realtime, services
 from .accounts import User
 from .api import check_same_origin, error_response, json_body
 from .errors import ChatError
@@ -107,6 +107,7 @@ def api_delete_account():
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
     t = state.table
+    services.forget_user(state, user.id)  # groups, conversations, blocks
     db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
     db.session.delete(user)
     db.session.commit()

@@ -272,8 +272,8 @@ def send_message(state, sender, data, sid=None):
     upload_ids = state.uploads.parse_ids(data.get("attachments"))
     content = _content(state, data, required=not upload_ids)
     kind, other, cid, members = _target(state, sender, data, "to", "message")
-    if kind == DIRECT and blocked_between(state, sender, other):
-        raise errors.blocked()
+    # A block between direct users is checked where the message is stored
+    # (one query per group commit, not one per send).
     if client_id is not None and (state.limiter.limit or upload_ids):
         # The store answers a resend by itself; asking first keeps a resend
         # from spending the sender's rate limit, and from being refused for
@@ -287,7 +287,11 @@ def send_message(state, sender, data, sid=None):
     if not state.limiter.allow(sender):
         raise errors.rate_limited()
     if cid is None:
-        cid = direct_conversation(state, sender, other, create=True)
+        cid = direct_conversation(state, sender, other)
+        if cid is None:  # the first message: no empty conversation for a refused one
+            if blocked_between(state, sender, other):
+                raise errors.blocked()
+            cid = direct_conversation(state, sender, other, create=True)
     claim, files, link = None, [], None
     if upload_ids:
         claim, files = state.uploads.claim(sender, upload_ids)
@@ -295,7 +299,8 @@ def send_message(state, sender, data, sid=None):
     try:
         row, created = state.store.insert({
             "conversation_id": cid, "sender_id": sender, "recipient_id": other,
-            "content": content, "client_id": client_id, "reply_to_id": reply_to}, link)
+            "content": content, "client_id": client_id, "reply_to_id": reply_to},
+            check_blocks=kind == DIRECT, link=link)
     finally:
         if claim is not None:
             state.uploads.release(claim)  # only what this send did not use
@@ -818,11 +823,13 @@ def sync(state, me, since, limit):
 
 def partners(state, me):
     """Ids of everyone who shares a conversation with ``me``."""
-    mt = state.tables["member"]
+    mt, ct = state.tables["member"], state.tables["conversation"]
     m2 = mt.alias("m2")
     q = (sa.select(m2.c.user_id).distinct()
          .join(mt, mt.c.conversation_id == m2.c.conversation_id)
          .where(mt.c.user_id == me))
+    if not state.groups_enabled:
+        q = q.join(ct, ct.c.id == mt.c.conversation_id).where(ct.c.kind == DIRECT)
     with state.engine.connect() as conn:
         return set(conn.execute(q).scalars())
 
@@ -833,3 +840,29 @@ def find_users(state, me, q, limit):
     users = [u for u in users if state.may_message(me, state.user_id(u))][:limit]
     online = online_for(state, me, [state.user_id(u) for u in users])
     return [state.user_dict(u, online=state.user_id(u) in online) for u in users]
+
+
+def forget_user(state, user_id):
+    """A deleted account leaves its groups (ownership passes on), and its
+    direct conversations and blocks go. Its messages are the caller's to delete."""
+    mt, ct, bt = state.tables["member"], state.tables["conversation"], state.tables["block"]
+    with state.engine.connect() as conn:
+        groups = list(conn.execute(
+            sa.select(mt.c.conversation_id).join(ct, ct.c.id == mt.c.conversation_id)
+            .where(mt.c.user_id == user_id, ct.c.kind == GROUP)).scalars())
+    for cid in groups:
+        try:
+            remove_member(state, user_id, cid, user_id)
+        except errors.ChatError:
+            pass  # groups turned off: the rows go below all the same
+    direct = sa.select(ct.c.id).where(ct.c.kind == DIRECT, sa.or_(
+        ct.c.user_low == user_id, ct.c.user_high == user_id))
+    with state.engine.begin() as conn:
+        ids = list(conn.execute(direct).scalars())
+        if ids:
+            conn.execute(mt.delete().where(mt.c.conversation_id.in_(ids)))
+            conn.execute(ct.delete().where(ct.c.id.in_(ids)))
+        conn.execute(mt.delete().where(mt.c.user_id == user_id))
+        conn.execute(bt.delete().where(sa.or_(bt.c.blocker_id == user_id,
+                                              bt.c.blocked_id == user_id)))
+    state.direct_ids.clear()

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from . import errors
 from .models import utcnow
 
 #: Seconds an idle writer task waits for work before it ends (the next send
@@ -19,12 +20,17 @@ WRITER_IDLE = 5.0
 
 
 class _Pending:
-    """One send waiting for the writer: its row values, then its result."""
+    """One send waiting for the writer: its row values, then its result.
 
-    __slots__ = ("values", "done", "result", "error", "link")
+    ``pair`` (sender, recipient) of a direct message: refused with ``blocked``
+    if either blocked the other, checked in the transaction that stores it.
+    ``link(conn, message_id)`` runs in that transaction too (attachments).
+    """
 
-    def __init__(self, values, done, link=None):
-        self.values, self.done, self.link = values, done, link
+    __slots__ = ("values", "done", "result", "error", "pair", "link")
+
+    def __init__(self, values, done, pair=None, link=None):
+        self.values, self.done, self.pair, self.link = values, done, pair, link
         self.result = self.error = None
 
 
@@ -38,6 +44,7 @@ class MessageStore:
         self._writing = False
         self._lock = threading.Lock()
         self._counter_ready = False
+        self._stmts = None
 
     def find_by_client_id(self, sender, client_id):
         t = self.state.table
@@ -71,23 +78,33 @@ class MessageStore:
         committed in the order they are handed out, on every process: a reader
         that has seen rev N can never later meet a new row below N.
         """
-        counter = self.state.tables["counter"]
-        bump = counter.update().where(counter.c.name == "rev").values(value=counter.c.value + n)
+        st = self._statements()
         if conn.dialect.update_returning:
-            last = conn.execute(bump.returning(counter.c.value)).scalar()
+            last = conn.execute(st["bump_returning"], {"n": n}).scalar()
         else:  # MariaDB: the row is ours until commit, so reading it back is exact
-            conn.execute(bump)
-            last = conn.execute(sa.select(counter.c.value)
-                                .where(counter.c.name == "rev")).scalar()
+            conn.execute(st["bump"], {"n": n})
+            last = conn.execute(st["rev"]).scalar()
         if last is None:
             raise RuntimeError("the rev counter row is missing (ensure_counter)")
         return last - n + 1
 
     def current_rev(self, conn):
-        counter = self.state.tables["counter"]
-        value = conn.execute(sa.select(counter.c.value)
-                             .where(counter.c.name == "rev")).scalar()
-        return value or 0
+        return conn.execute(self._statements()["rev"]).scalar() or 0
+
+    def _statements(self):
+        """The writer's statements, built once (building costs more than running them)."""
+        if self._stmts is None:
+            counter, bt = self.state.tables["counter"], self.state.tables["block"]
+            bump = (counter.update().where(counter.c.name == "rev")
+                    .values(value=counter.c.value + sa.bindparam("n")))
+            self._stmts = {
+                "bump": bump, "bump_returning": bump.returning(counter.c.value),
+                "rev": sa.select(counter.c.value).where(counter.c.name == "rev"),
+                "blocked": sa.select(bt.c.blocker_id, bt.c.blocked_id).where(
+                    bt.c.blocked_id.in_(sa.bindparam("users", expanding=True)),
+                    bt.c.blocker_id.in_(sa.bindparam("users2", expanding=True))),
+            }
+        return self._stmts
 
     def change(self, message_id, values):
         """Edit or delete: update the row with a new rev; return the new rev."""
@@ -98,17 +115,20 @@ class MessageStore:
             conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
         return rev
 
-    def insert(self, values, link=None):
+    def insert(self, values, check_blocks=False, link=None):
         """Commit one message (its column values but ``id`` and ``rev``);
-        return ``(row, created)``. ``link(conn, message_id)``, if given, runs
-        in the transaction that stores the message (attachments)."""
+        return ``(row, created)``. With ``check_blocks``, a direct message
+        between users who blocked one another raises ``blocked`` instead.
+        ``link(conn, message_id)``, if given, runs in the transaction that
+        stores the message (attachments)."""
         values = {"sent_at": utcnow(), "read_at": None, "edited_at": None, "deleted": False,
                   "reply_to_id": None, "rev": None, **values}
         self.ensure_counter()
+        pair = (values["sender_id"], values["recipient_id"]) if check_blocks else None
         if not self.group:
-            return self._insert_one(values, link)
+            return self._insert_one(values, pair, link)
         eio = self.state.socketio.server.eio
-        item = _Pending(values, eio.create_event(), link)
+        item = _Pending(values, eio.create_event(), pair, link)
         with self._lock:
             if self._queue is None:
                 self._queue = eio.create_queue()
@@ -166,7 +186,7 @@ class MessageStore:
         except IntegrityError:
             # Another process stored one of these client_ids meanwhile.
             for item in batch:
-                self._settle(item, self._insert_one, item.values, item.link)
+                self._settle(item, self._insert_one, item.values, item.pair, item.link)
         except Exception as exc:  # every sender must hear back, whatever happened
             for item in batch:
                 item.error = exc
@@ -189,8 +209,12 @@ class MessageStore:
         t = self.state.table
         with self.state.engine.begin() as conn:
             stored = self._stored_keys(conn, batch) if lookup else {}
+            blocked = self._blocked(conn, [i.pair for i in batch if i.pair is not None])
             fresh, first = [], {}
             for item in batch:
+                if item.pair is not None and item.pair in blocked:
+                    item.error = errors.blocked()
+                    continue
                 v = item.values
                 key = (v["sender_id"], v["client_id"]) if v["client_id"] is not None else None
                 if key in stored:
@@ -215,6 +239,18 @@ class MessageStore:
             if isinstance(item.result, _Pending):
                 item.result = (item.result.result[0], False)
 
+    def _blocked(self, conn, pairs):
+        """The (a, b) of ``pairs`` where a blocked b or b blocked a: one query."""
+        if not pairs:
+            return set()
+        users = list({u for p in pairs for u in p})
+        rows = conn.execute(self._statements()["blocked"],
+                            {"users": users, "users2": users}).all()
+        if not rows:
+            return set()
+        edges = {(r[0], r[1]) for r in rows}
+        return {p for p in pairs if p in edges or (p[1], p[0]) in edges}
+
     def _stored_keys(self, conn, batch):
         t = self.state.table
         keys = {(i.values["sender_id"], i.values["client_id"]) for i in batch
@@ -236,11 +272,13 @@ class MessageStore:
             return list(result.scalars())
         return [conn.execute(t.insert().values(r)).inserted_primary_key[0] for r in rows]
 
-    def _insert_one(self, values, link=None):
+    def _insert_one(self, values, pair=None, link=None):
         t = self.state.table
         client_id = values["client_id"]
         try:
             with self.state.engine.begin() as conn:
+                if pair is not None and self._blocked(conn, [pair]):
+                    raise errors.blocked()
                 values["rev"] = self.allocate_revs(conn, 1)
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
                 if link is not None:

@@ -229,11 +229,20 @@ def test_delete_account(auth, app):
     ack = tab.emit("chat-to", {"to": bob.user["id"], "content": "bye"},
                    namespace="/chat", callback=True)
     assert ack["ok"]
+    carol = auth.register("carol")
+    gid = alice.post("/chat/api/groups", json={"title": "G", "members": [
+        bob.user["id"], carol.user["id"]]}).json["conversation"]["id"]
+    assert alice.put(f"/chat/api/blocks/{carol.user['id']}").status_code == 204
     r = alice.delete("/auth/account")
     assert r.status_code == 204
+    group = bob.get(f"/chat/api/groups/{gid}").json["conversation"]
+    assert group["owner"] == bob.user["id"]  # the group goes on without her
+    assert [m["id"] for m in group["members"]] == [bob.user["id"], carol.user["id"]]
     assert not tab.is_connected("/chat")
     assert alice.get("/chat/api/me").status_code == 401
     assert bob.get("/chat/api/conversations").json == {"conversations": []}
+    assert [c["kind"] for c in bob.get("/chat/api/conversations?limit=9").json[
+        "conversations"]] == ["group"]
     r = bob.get(f"/chat/api/conversations/{alice.user['id']}/messages")
     assert r.status_code == 404
     assert r.json["error"]["code"] == "unknown_user"

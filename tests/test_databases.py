@@ -134,3 +134,73 @@ def test_names_unique_regardless_of_case_and_search_escapes(auth, client):
     found = bob.get("/chat/api/users?q=_").json["users"]
     assert [u["username"] for u in found] == []  # "_" is a character, not a wildcard
     assert [u["username"] for u in bob.get("/chat/api/users?q=ALI").json["users"]] == ["Alice"]
+
+
+def test_sync_misses_nothing_with_concurrent_writers_on_two_apps(app, tmp_path):
+    """Writers on two apps (two engines, two group-commit writers, as two server
+    processes) send and edit while a reader follows ``sync``: it ends with every
+    message in its final state, so no rev was ever committed below one it had seen."""
+    import threading
+
+    from chatapp import services
+    from conftest import SeededAuth
+
+    auth = SeededAuth(app)
+    a, b = auth.register("alice"), auth.register("bob")
+    ida, idb = a.user["id"], b.user["id"]
+    other = create_app({"TESTING": True, "SECRET_KEY": "test", "SOCKETIO_ASYNC_MODE": "threading",
+                        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                        "CHAT_RATE_LIMIT": 0})
+    states = [app.extensions["chat"], other.extensions["chat"]]
+    stop = threading.Event()
+    errors = []
+
+    def write(n):
+        state = states[n % 2]
+        try:
+            with state.app.app_context():
+                for i in range(25):
+                    sender, to = (ida, idb) if i % 2 else (idb, ida)
+                    m = services.send_message(state, sender, {"to": to, "content": f"{n}-{i}"})
+                    if i % 3 == 0:
+                        services.edit_message(state, sender, m["message"]["id"],
+                                              {"content": f"{n}-{i} edited"})
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    seen, cursor = {}, 0
+
+    def read():
+        nonlocal cursor
+        state = states[0]
+        with state.app.app_context():
+            while True:
+                done = stop.is_set()
+                messages, rev, has_more = services.sync(state, ida, cursor, 1000)
+                for m in messages:
+                    assert m["rev"] > cursor
+                    seen[m["id"]] = m
+                cursor = rev
+                if done and not has_more:
+                    return
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    stop.set()
+    reader.join(60)
+    try:
+        assert not errors, errors
+        t = states[0].table
+        with states[0].engine.connect() as conn:
+            final = {r.id: (r.rev, r.content) for r in conn.execute(sa.select(t))}
+        assert len(final) == 100
+        assert {i: (m["rev"], m["content"]) for i, m in seen.items()} == final
+        assert len({rev for rev, _ in final.values()}) == 100
+    finally:
+        with other.app_context():
+            other.extensions["sqlalchemy"].engine.dispose()

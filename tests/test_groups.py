@@ -575,3 +575,54 @@ def test_rev_is_strictly_increasing_under_concurrent_writers(app, auth):
         revs = conn.execute(sa.select(t.c.rev).where(t.c.id.in_(ids))).scalars().all()
         top = state.store.current_rev(conn)
     assert len(set(revs)) == 40 and max(revs) == top
+
+
+@pytest.mark.parametrize("event, payload, code", [
+    ("typing", {"conversation": "G", "to": "B"}, "invalid"),
+    ("typing", {"conversation": "x"}, "invalid"),
+    ("typing", {"conversation": 987654}, "not_found"),
+    ("typing", {"conversation": "FOREIGN"}, "not_found"),
+    ("read", {"conversation": "G"}, "invalid"),
+    ("read", {"conversation": "G", "up_to": -1}, "invalid"),
+    ("read", {"conversation": "FOREIGN", "up_to": 1}, "not_found"),
+    ("read", ["G"], "invalid"),
+    ("delete", {"id": "1"}, "invalid"),
+    ("delete", {}, "invalid"),
+    ("delete", 5, "invalid"),
+    ("delete", {"id": 987654}, "not_found"),
+    ("delete", {"id": "FOREIGN_MSG"}, "not_found"),
+    ("edit", {"id": "FOREIGN_MSG", "content": "x"}, "not_found"),
+    ("edit", {"id": "BOBS_MSG", "content": "x"}, "forbidden"),
+    ("delete", {"id": "BOBS_MSG"}, "forbidden"),
+])
+def test_socket_v2_events_refused(trio, auth, event, payload, code):
+    a, b, c, d, conv = trio
+    gid = conv["id"]
+    sc, sd = auth.socket(c), auth.socket(d)
+    foreign = ok(emit(sd, "chat-to", {"to": uid(a), "content": "not carol's"}))["message"]
+    bobs = ok(emit(auth.socket(b), "chat-to", {"conversation": gid, "content": "bob"}))["message"]
+    ids = {"G": gid, "B": uid(b), "FOREIGN": foreign["conversation"],
+           "FOREIGN_MSG": foreign["id"], "BOBS_MSG": bobs["id"]}
+    if isinstance(payload, dict):
+        payload = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
+    elif isinstance(payload, list):
+        payload = [ids.get(v, v) for v in payload]
+    drain(sc)
+    error(emit(sc, event, payload), code)
+    assert sc.is_connected(NS)
+    assert ok(emit(sc, "typing", {"conversation": gid}))  # the connection keeps working
+    page = a.get(f"{API}/groups/{gid}/messages").json["messages"]
+    assert [(m["content"], m["deleted"]) for m in page] == [("bob", False)]
+
+
+def test_a_refused_first_message_makes_no_conversation(auth):
+    a, b = auth.register("alice"), auth.register("bob")
+    sa_ = auth.socket(a)
+    assert b.put(f"{API}/blocks/{uid(a)}").status_code == 204
+    error(emit(sa_, "chat-to", {"to": uid(b), "content": "hi"}), "blocked")
+    assert a.get(f"{API}/conversations?limit=10").json["conversations"] == []
+    assert b.get(f"{API}/sync").json["rev"] == 0
+    state = auth.app.extensions["chat"]
+    with state.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            state.tables["conversation"])).scalar() == 0
