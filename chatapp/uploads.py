@@ -230,9 +230,11 @@ def _uploaded_file(limit):
         return made[-1]
 
     try:
+        # (max_form_memory_size also bounds the parser's buffer between two
+        # reads of 64 KiB, so it must be well above that.)
         _, _, files = parse_form_data(
             request.environ, stream_factory=capped,
-            max_content_length=limit + MULTIPART_OVERHEAD, max_form_memory_size=64 << 10,
+            max_content_length=limit + MULTIPART_OVERHEAD, max_form_memory_size=1 << 20,
             max_form_parts=16, silent=False)
         upload = files.get("file")
         if upload is None:

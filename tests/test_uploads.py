@@ -73,6 +73,22 @@ def test_jpeg_is_reencoded_without_exif_and_gets_a_thumbnail(app, users):
     assert max(Image.open(io.BytesIO(thumb.data)).size) == 320
 
 
+def test_a_large_photo_is_accepted(app, users):
+    """Megabytes of high-entropy JPEG data (the multipart parser buffers
+    between reads: its memory limit must not refuse a file part)."""
+    alice, _ = users
+    noise = Image.effect_noise((2400, 1800), 30).convert("RGB")
+    out = io.BytesIO()
+    noise.save(out, "JPEG", quality=95)
+    assert out.tell() > 2_000_000
+    # (Werkzeug's test client spools a multipart body over 500 KB to a file
+    # it never closes: send the bytes built here instead.)
+    body, ctype = files.multipart(out.getvalue(), "big.jpg")
+    r = alice.post("/chat/api/uploads", data=body, content_type=ctype)
+    assert r.status_code == 201, r.json
+    assert (r.json["attachment"]["width"], r.json["attachment"]["height"]) == (2400, 1800)
+
+
 def test_served_headers_inline_image(app, users):
     alice, _ = users
     att = upload(alice, files.png(), "p.png").json["attachment"]
