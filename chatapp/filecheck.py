@@ -25,6 +25,7 @@ _EXTENSIONS = {
     "text/plain": (".txt", ".text", ".log", ".md", ".csv"),
 }
 THUMB_SIZE = 320
+_ORIENTATION = 0x0112
 MAX_NAME = 200  # code points, extension included
 
 # WHATWG MIME Sniffing: bytes that make a resource binary, and the patterns
@@ -123,8 +124,10 @@ def _reencode(im, kind):
         first = im.copy()
     else:
         im.load()
-        # The camera's orientation becomes the pixels' own, as the tag goes away.
-        first = ImageOps.exif_transpose(im)
+        # The camera's orientation becomes the pixels' own, as the tag goes
+        # away (exif_transpose copies the image even when there is nothing to do).
+        turned = im.getexif().get(_ORIENTATION, 1) not in (None, 1)
+        first = ImageOps.exif_transpose(im) if turned else im
     out = tempfile.SpooledTemporaryFile(max_size=8 << 20)
     options = {}
     if im.info.get("icc_profile"):
@@ -150,8 +153,11 @@ def _reencode(im, kind):
 
 def _thumbnail(im):
     """At most THUMB_SIZE on the longer side; JPEG, or PNG where there is alpha."""
-    thumb = im.copy()
-    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    scale = min(1.0, THUMB_SIZE / max(im.width, im.height))
+    size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+    # Straight from the full image, reducing by whole factors first (fast).
+    thumb = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0) \
+        if scale < 1 else im.copy()
     out = io.BytesIO()
     if thumb.mode in ("RGBA", "LA", "PA") or "transparency" in thumb.info:
         thumb.convert("RGBA").save(out, "PNG")
