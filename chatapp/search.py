@@ -131,6 +131,9 @@ class Searcher:
         where = scope + [m.c.deleted == sa.false()]
         dialect = conn.dialect.name
         folded = q.lower()
+        if dialect == "postgresql":
+            # Parallel workers cost more to start than these queries take.
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         if len(q) >= MIN_INDEXED and self.indexed(conn) and self._large(conn, scope):
             if dialect == "sqlite":
                 # The FTS table drives, newest match first, and the caller's
