@@ -1,12 +1,13 @@
-"""The ``chat`` blueprint: JSON API, avatars, the widget's static files."""
+"""The ``chat`` blueprint, every route of it: JSON API, health check, avatars,
+the widget's static files."""
 import hashlib
 from functools import wraps
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
-from . import errors, services
+from . import errors, inputs, ops, search, services, transport, uploads, users
 from .errors import ChatError
 
 bp = Blueprint("chat", __name__, static_folder="static", template_folder="templates",
@@ -17,32 +18,7 @@ def state():
     return current_app.extensions["chat"]
 
 
-def error_response(exc):
-    return jsonify(exc.to_dict()), exc.status
-
-
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
-
-
-def json_body():
-    """The request's JSON object; 415 unless the body is ``application/json``."""
-    if not request.content_length and not request.data:
-        return {}
-    if request.mimetype != "application/json":
-        raise errors.unsupported("Send the body as application/json.")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise errors.invalid("The body must be a JSON object.")
-    return data
-
-
-def check_same_origin():
-    """Writes from another origin are refused unless it is allowed."""
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not state().origin_allowed(
-            request.headers.get("Origin"), request.environ):
-        raise errors.forbidden("Cross-origin request refused.")
+bp.register_error_handler(ChatError, errors.response)
 
 
 def login_required_json(view):
@@ -51,37 +27,25 @@ def login_required_json(view):
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
             raise errors.unauthorized()
-        check_same_origin()
-        return view(state().user_id(current_user), *args, **kwargs)
+        st = state()
+        transport.check_same_origin(st)
+        return view(users.user_id(st, current_user), *args, **kwargs)
     return wrapped
-
-
-def int_arg(name, default=None, low=None, high=None):
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.invalid(f"`{name}` must be an integer.") from None
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise errors.invalid(f"`{name}` must be between {low} and {high}.")
-    return value
 
 
 @bp.get("/api/me")
 @login_required_json
 def me(uid):
     """The logged-in user."""
-    return {"user": state().user_dict(current_user)}
+    return {"user": users.to_dict(state(), current_user)}
 
 
-@bp.get("/api/users")
+@bp.get("/api/users", endpoint="users")
 @login_required_json
-def users(uid):
+def find_users(uid):
     """Find users to chat with, by part of their name."""
     st = state()
-    limit = int_arg("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
+    limit = inputs.query_int("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
     q = request.args.get("q", "").strip()
     if "\x00" in q:  # no name holds it, and PostgreSQL refuses it in a query
         raise errors.invalid("`q` must not contain NUL.")
@@ -93,8 +57,8 @@ def users(uid):
 def conversations(uid):
     """The caller's conversations, newest first: without ``limit`` the v1.1
     list (direct ones only), with it a page of both kinds."""
-    limit = int_arg("limit", None, 1, 100)
-    before = int_arg("before", None, 0, 2**63 - 1)
+    limit = inputs.query_int("limit", None, 1, 100)
+    before = inputs.query_int("before", None, 0, 2**63 - 1)
     if limit is None and before is not None:
         limit = 50
     items, has_more = services.conversations(state(), uid, limit, before)
@@ -108,18 +72,18 @@ def conversations(uid):
 def messages(uid, other_id):
     """One page of history with another user, oldest to newest."""
     st = state()
-    other = st.user_id_from_path(other_id)
+    other = inputs.user_id_from_path(st, other_id)
     cfg = current_app.config
-    limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
+    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
+    before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
         raise errors.invalid("Give `before` or `after`, not both.")
     rows, has_more = services.history(st, uid, other, before, after, limit)
-    users = st.load_users([other])
-    if other not in users:
+    found = users.load(st, [other])
+    if other not in found:
         raise errors.unknown_user(f"No user with id {other!r}.")
     online = other in services.online_for(st, uid, [other])
-    return {"me": st.user_dict(current_user), "other": st.user_dict(users[other], online),
+    return {"me": users.to_dict(st, current_user), "other": users.to_dict(st, found[other], online),
             "messages": rows, "has_more": has_more}
 
 
@@ -128,8 +92,8 @@ def messages(uid, other_id):
 def read(uid, other_id):
     """Mark the other user's messages read up to a message id."""
     st = state()
-    other = st.user_id_from_path(other_id)
-    body = json_body()
+    other = inputs.user_id_from_path(st, other_id)
+    body = inputs.json_body()
     services.mark_read(st, uid, other, body.get("up_to"))
     return "", 204
 
@@ -139,13 +103,13 @@ def avatar(user_id):
     """A generated avatar: the name's initial on a colour of its own."""
     st = state()
     try:
-        uid = st.user_id_from_path(user_id)
+        uid = inputs.user_id_from_path(st, user_id)
     except ChatError:
-        return error_response(errors.not_found())
-    user = st.load_users([uid]).get(uid)
+        return errors.response(errors.not_found())
+    user = users.load(st, [uid]).get(uid)
     if user is None:
-        return error_response(errors.not_found("No such user."))
-    name = st.display_name(user) or "?"
+        return errors.response(errors.not_found("No such user."))
+    name = users.display_name(st, user) or "?"
     hue = int(hashlib.sha1(str(uid).encode()).hexdigest()[:6], 16) % 360
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">'
            f'<circle cx="20" cy="20" r="20" fill="hsl({hue},55%,48%)"/>'
@@ -156,12 +120,20 @@ def avatar(user_id):
     return resp
 
 
+@bp.get("/healthz")
+def healthz():
+    """Database and message queue reachable: 200, else 503; JSON either way."""
+    ok, checks = ops.health(state())
+    return {"ok": ok, "checks": checks}, 200 if ok else 503
+
+
 # -- contract v2.0: groups, edits, catch-up, blocks ------------------------
 
 def page_args():
     cfg = current_app.config
-    limit = int_arg("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = (int_arg(n, low=0, high=2**63 - 1) for n in ("before", "after"))
+    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1,
+                             cfg["CHAT_HISTORY_MAX_PAGE"])
+    before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
         raise errors.invalid("Give `before` or `after`, not both.")
     return before, after, limit
@@ -171,7 +143,7 @@ def page_args():
 @login_required_json
 def create_group(uid):
     """A new group: the caller owns it; every member hears ``conversation``."""
-    return {"conversation": services.create_group(state(), uid, json_body())}, 201
+    return {"conversation": services.create_group(state(), uid, inputs.json_body())}, 201
 
 
 @bp.get("/api/groups/<cid>")
@@ -184,7 +156,7 @@ def group(uid, cid):
 @login_required_json
 def rename_group(uid, cid):
     """Rename a group (its owner)."""
-    conv = services.rename_group(state(), uid, services.id_from_path(cid), json_body())
+    conv = services.rename_group(state(), uid, services.id_from_path(cid), inputs.json_body())
     return {"conversation": conv}
 
 
@@ -192,7 +164,7 @@ def rename_group(uid, cid):
 @login_required_json
 def add_members(uid, cid):
     """Add members (the owner); they see the whole history."""
-    conv = services.add_members(state(), uid, services.id_from_path(cid), json_body())
+    conv = services.add_members(state(), uid, services.id_from_path(cid), inputs.json_body())
     return {"conversation": conv}
 
 
@@ -203,7 +175,7 @@ def remove_member(uid, cid, member_id):
     st = state()
     cid = services.id_from_path(cid)
     try:
-        member = st.user_id_from_path(member_id)
+        member = inputs.user_id_from_path(st, member_id)
     except ChatError:
         raise errors.not_found("No such member.") from None
     services.remove_member(st, uid, cid, member)
@@ -224,7 +196,7 @@ def group_messages(uid, cid):
 @login_required_json
 def group_read(uid, cid):
     cid = services.id_from_path(cid)
-    body = json_body()
+    body = inputs.json_body()
     services.mark_group_read(state(), uid, cid, body.get("up_to"))
     return "", 204
 
@@ -233,7 +205,8 @@ def group_read(uid, cid):
 @login_required_json
 def edit_message(uid, mid):
     """Change a message's text (its sender); members hear ``message-edited``."""
-    message = services.edit_message(state(), uid, services.id_from_path(mid), json_body())
+    message = services.edit_message(state(), uid, services.id_from_path(mid),
+                                    inputs.json_body())
     return {"message": message}
 
 
@@ -249,8 +222,8 @@ def delete_message(uid, mid):
 @login_required_json
 def sync(uid):
     """Every change after ``since`` in the caller's conversations, by rev."""
-    since = int_arg("since", None, 0, 2**63 - 1)
-    limit = int_arg("limit", 500, 1, 1000)
+    since = inputs.query_int("since", None, 0, 2**63 - 1)
+    limit = inputs.query_int("limit", 500, 1, 1000)
     messages, rev, has_more = services.sync(state(), uid, since, limit)
     return {"messages": messages, "rev": rev, "has_more": has_more}
 
@@ -265,7 +238,7 @@ def blocks(uid):
 @login_required_json
 def block(uid, user_id):
     st = state()
-    services.block(st, uid, st.user_id_from_path(user_id))
+    services.block(st, uid, inputs.user_id_from_path(st, user_id))
     return "", 204
 
 
@@ -273,5 +246,42 @@ def block(uid, user_id):
 @login_required_json
 def unblock(uid, user_id):
     st = state()
-    services.unblock(st, uid, st.user_id_from_path(user_id))
+    services.unblock(st, uid, inputs.user_id_from_path(st, user_id))
     return "", 204
+
+
+# -- attachments and search (contract v2.0) ---------------------------------
+
+@bp.post("/api/uploads")
+@login_required_json
+def create_upload(uid):
+    """Upload one file (multipart, field ``file``); it can then be sent."""
+    return {"attachment": uploads.receive(state(), uid)}, 201
+
+
+def _viewer():
+    return users.user_id(state(), current_user) if current_user.is_authenticated else None
+
+
+@bp.get("/files/<upload_id>")
+def download(upload_id):
+    """An uploaded file, to those who may see it; 404 to anyone else."""
+    return uploads.serve(state(), _viewer(), upload_id)
+
+
+@bp.get("/files/<upload_id>/thumb")
+def thumbnail(upload_id):
+    """An image's thumbnail (at most 320 px), to those who may see the image."""
+    return uploads.serve(state(), _viewer(), upload_id, thumb=True)
+
+
+@bp.get("/api/search")
+@login_required_json
+def search_messages(uid):
+    """Messages of the caller's conversations that contain ``q``, newest first."""
+    q = search.query_text()
+    limit = inputs.query_int("limit", 20, 1, current_app.config["CHAT_HISTORY_MAX_PAGE"])
+    before = inputs.query_int("before", None, 0, 2**63 - 1)
+    conversation = inputs.query_int("conversation", None, 0, 2**63 - 1)
+    results, has_more = search.search(state(), uid, q, limit, before, conversation)
+    return {"results": results, "has_more": has_more}

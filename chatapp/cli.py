@@ -1,6 +1,4 @@
-"""``flask chat ...``: database set-up, users and demo accounts."""
-import secrets
-
+"""``flask chat ...``: chat's own administration commands."""
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -10,8 +8,8 @@ chat_cli = AppGroup("chat", help="Chat administration.")
 
 @chat_cli.command("init-db")
 def init_db():
-    """Create chat's tables (and the standalone users table) if missing, or
-    bring them to this release's schema."""
+    """Create chat's tables (and the site's, in the same metadata) if missing,
+    or bring chat's to this release's schema."""
     from . import migrate
 
     state = current_app.extensions["chat"]
@@ -31,44 +29,6 @@ def db_upgrade(revision):
         click.echo(f"Chat's tables had no revision: stamped {adopted}")
     migrate.upgrade(state, revision)
     click.echo(f"Chat's tables are at revision {migrate.current(state)}")
-
-
-@chat_cli.command("create-user")
-@click.argument("name")
-@click.password_option()
-def create_user(name, password):
-    """Create a standalone user NAME (asks for the password)."""
-    from .auth import register_user
-    from .errors import ChatError
-
-    try:
-        user = register_user(name, password)
-    except ChatError as exc:
-        raise click.ClickException(exc.message) from None
-    click.echo(f"Created user {user.username} (id {user.id}).")
-
-
-@chat_cli.command("demo")
-@click.option("--password", default=None, help="Password for every demo user.")
-def demo(password):
-    """Create demo users alice, bob and carol, sharing one printed password."""
-    from .accounts import User
-    from .auth import register_user
-
-    password = password or secrets.token_urlsafe(9)
-    made = []
-    for name in ("alice", "bob", "carol"):
-        user = User.by_name(name)
-        if user is None:
-            register_user(name, password)
-            made.append(name)
-        else:
-            user.set_password(password)
-            state = current_app.extensions["chat"]
-            state.db.session.commit()
-            made.append(name)
-    click.echo(f"Demo users: {', '.join(made)}; password: {password}")
-    click.echo("Log in as two of them in two browser windows and chat.")
 
 
 @chat_cli.command("cleanup")

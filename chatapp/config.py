@@ -10,7 +10,8 @@ CHAT_HISTORY_PAGE_SIZE = 20
 #: Largest ``limit`` a history request may ask for.
 CHAT_HISTORY_MAX_PAGE = 100
 
-#: ``chat-to`` sends allowed per user per 10 seconds; ``0`` turns it off.
+#: ``chat-to`` sends allowed per user in any 10 seconds (counted in Redis,
+#: across processes, when ``CHAT_MESSAGE_QUEUE`` is set); ``0`` turns it off.
 CHAT_RATE_LIMIT = 50
 
 #: Origins, besides the page's own, allowed to open chat sockets.
@@ -94,16 +95,3 @@ CHAT_UPLOAD_S3 = {}
 CHAT_SEARCH_SCAN_MAX = 20_000
 
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}
-
-#: Settings of the standalone app (``create_app``) only.
-STANDALONE_DEFAULTS = {
-    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "REMEMBER_COOKIE_SAMESITE": "Lax",
-    "REMEMBER_COOKIE_HTTPONLY": True,
-    "WTF_CSRF_TIME_LIMIT": None,
-    # One process on a fresh clone: `flask run` upgrades its own database. Sites
-    # that start several processes at once turn it off and run `flask db upgrade`.
-    "CHAT_MIGRATE_ON_START": True,
-}

@@ -1,4 +1,24 @@
-"""The one error type of the chat contract and its JSON body."""
+"""The one error type of the chat contract, and the one place its JSON body is built."""
+from flask import jsonify
+
+#: The contract's code for each HTTP status chat answers with.
+HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
+              413: "too_large", 415: "unsupported", 429: "rate_limited"}
+
+
+def body(code, message):
+    """The contract's error object: ``{"error": {"code", "message"}}``."""
+    return {"error": {"code": code, "message": message}}
+
+
+def response(exc):
+    """A Flask response for a ``ChatError``."""
+    return jsonify(exc.to_dict()), exc.status
+
+
+def http_response(exc):
+    """A Flask response for a werkzeug ``HTTPException`` under the chat API."""
+    return jsonify(body(HTTP_CODES.get(exc.code, "invalid"), exc.description)), exc.code
 
 
 class ChatError(Exception):
@@ -14,7 +34,7 @@ class ChatError(Exception):
             self.status = status
 
     def to_dict(self):
-        return {"error": {"code": self.code, "message": self.message}}
+        return body(self.code, self.message)
 
 
 def invalid(message):
@@ -55,6 +75,10 @@ def rate_limited(message="Too many messages; wait a few seconds."):
 
 def unsupported(message="Unsupported."):
     return ChatError("unsupported", message, 415)
+
+
+def internal(message="Something went wrong; try again."):
+    return ChatError("internal", message, 500)
 
 
 def blocked(message="You cannot reach this user: one of you blocked the other."):

@@ -12,7 +12,7 @@ from flask_login import current_user
 # CONNECT_ERROR data; the built-in one only says "Connection refused by server".
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
-from . import errors, realtime, services
+from . import errors, realtime, services, transport, users
 from .errors import ChatError
 
 log = logging.getLogger("chatapp")
@@ -28,7 +28,8 @@ class ChatNamespace(Namespace):
     def trigger_event(self, event, sid, *args):
         # A client may emit events named "connect"/"disconnect" on a live socket;
         # the server's own ones come before the sid is known / after it is closing.
-        if event in ("connect", "disconnect") and sid in self.state.sids \
+        presence = self.state.presence
+        if event in ("connect", "disconnect") and presence.user_of(sid) is not None \
                 and self.socketio.server.manager.is_connected(sid, self.namespace):
             return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
         if event == "connect":
@@ -36,7 +37,7 @@ class ChatNamespace(Namespace):
                                                sid, *args)
         if event == "disconnect":
             return self.on_disconnect(sid, *args)
-        user_id = self.state.sids.get(sid)
+        user_id = presence.user_of(sid)
         handler = self.handlers.get(event)
         if handler is None or user_id is None:
             return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
@@ -50,34 +51,26 @@ class ChatNamespace(Namespace):
             return {"ok": False, **exc.to_dict()}
         except Exception:  # never drop the connection over one bad event
             log.exception("user %s: %s failed", user_id, event)
-            return {"ok": False, "error": {"code": "internal",
-                                           "message": "Something went wrong; try again."}}
+            return {"ok": False, **errors.internal().to_dict()}
 
     def on_connect(self, auth=None):
         state = self.state
-        if not state.origin_allowed(request.headers.get("Origin"), request.environ):
+        if not transport.origin_allowed(state, request.headers.get("Origin"), request.environ):
             log.info("socket refused: origin %s", request.headers.get("Origin"))
             raise ConnectionRefusedError("forbidden")
         if not current_user.is_authenticated:
             log.info("socket refused: not logged in (%s)", request.remote_addr)
             raise ConnectionRefusedError("unauthorized")
-        user_id = state.user_id(current_user)
-        state.sids[request.sid] = user_id
+        user_id = users.user_id(state, current_user)
         join_room(realtime.room(user_id))
         log.info("user %s connected (%s)", user_id, request.sid)
-        state.presence.start(state)  # idempotent: the heartbeat starts with the first socket
-        if state.presence.connect(user_id, request.sid):
-            announce_presence(state, user_id, True)
+        state.presence.start(state.socketio)  # idempotent: the heartbeat starts with the first socket
+        state.presence.connect(user_id, request.sid)  # announces a first connection
 
     def on_disconnect(self, sid, reason=None):
-        state = self.state
-        user_id = state.sids.pop(sid, None)
-        if user_id is None:
-            return
-        log.info("user %s disconnected (%s): %s", user_id, sid, reason or "closed")
-        if state.presence.disconnect(user_id, sid):
-            with state.app.app_context():
-                announce_presence(state, user_id, False)
+        user_id = self.state.presence.disconnect(sid)  # announces a last connection
+        if user_id is not None:
+            log.info("user %s disconnected (%s): %s", user_id, sid, reason or "closed")
 
     def chat_to(self, user_id, sid, data):
         return services.send_message(self.state, user_id, data, sid=sid)
@@ -102,11 +95,3 @@ class ChatNamespace(Namespace):
         services.delete_message(self.state, user_id, data.get("id"), sid=sid)
         return {"ok": True}
 
-
-def announce_presence(state, user_id, online):
-    """Tell everyone who shares a conversation with ``user_id``."""
-    others = services.partners(state, user_id)
-    others.discard(user_id)
-    others -= services.blocked_by(state, user_id)  # they see the blocker offline
-    if others:
-        realtime.push(state, others, "presence", {"user_id": user_id, "online": online})

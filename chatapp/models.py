@@ -6,11 +6,7 @@ name prefix and the type of its user-id columns follow the host's settings.
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import mysql
-
-#: The standalone app's database (a host without one gets its own per app).
-db = SQLAlchemy()
 
 _TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), "mysql", "mariadb")
 

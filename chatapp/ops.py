@@ -1,4 +1,4 @@
-"""Operations: health check, message-queue check at start-up, graceful drain.
+"""Operations: start-up checks, health probes, graceful drain.
 
 Nothing here is eventlet-specific: waiting goes through ``socketio.sleep``, so
 the same code serves ``flask run`` (threads) and the eventlet server.
@@ -9,14 +9,11 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import current_app
-
-from .api import bp
 
 log = logging.getLogger("chatapp")
 
 
-def init_app(app, state):
+def check_at_start(app):
     """Prove the message queue works before serving anyone."""
     url = app.config["CHAT_MESSAGE_QUEUE"]
     if url:
@@ -24,16 +21,13 @@ def init_app(app, state):
         log.info("message queue %s answers", safe_url(url))
 
 
-@bp.get("/healthz")
-def healthz():
-    """Database and message queue reachable: 200, else 503; JSON either way."""
-    state = current_app.extensions["chat"]
+def health(state):
+    """``(ok, checks)``: the database and the message queue answer."""
     checks = {"database": _probe(lambda: _ping_database(state))}
-    url = current_app.config["CHAT_MESSAGE_QUEUE"]
+    url = state.app.config["CHAT_MESSAGE_QUEUE"]
     if url:
         checks["queue"] = _probe(lambda: _ping_queue(url))
-    ok = all(c["ok"] for c in checks.values())
-    return {"ok": ok, "checks": checks}, 200 if ok else 503
+    return all(c["ok"] for c in checks.values()), checks
 
 
 def _probe(check):
@@ -113,7 +107,7 @@ def drain(app, grace=1.0):
     """
     state = app.extensions["chat"]
     sio = state.socketio
-    log.info("shutting down: %d chat connections to close", len(state.sids))
+    log.info("shutting down: %d chat connections to close", len(state.presence.local))
     sio.sleep(grace)
     eio = sio.server.eio
     for sock in list(eio.sockets.values()):

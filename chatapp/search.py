@@ -25,10 +25,9 @@ one quoted FTS5 phrase, or with LIKE's wildcards escaped.
 import logging
 
 import sqlalchemy as sa
-from flask import current_app, request
+from flask import request
 
 from . import errors, services
-from .api import bp, int_arg, login_required_json
 from .models import storable
 
 log = logging.getLogger("chatapp")
@@ -203,19 +202,12 @@ def search(state, me, q, limit, before=None, conversation=None):
     return results, has_more
 
 
-@bp.get("/api/search")
-@login_required_json
-def search_view(uid):
-    """Find text in the caller's conversations, newest first."""
+def query_text():
+    """The request's ``q``, stripped: 2 to 100 code points, else ``invalid``."""
     q = request.args.get("q", "").strip()
     if not MIN_QUERY <= len(q) <= MAX_QUERY or not storable(q):
         raise errors.invalid(f"`q` must be {MIN_QUERY} to {MAX_QUERY} characters.")
-    limit = int_arg("limit", 20, 1, current_app.config["CHAT_HISTORY_MAX_PAGE"])
-    before = int_arg("before", None, 0, 2**63 - 1)
-    conversation = int_arg("conversation", None, 0, 2**63 - 1)
-    results, has_more = search(current_app.extensions["chat"], uid, q, limit, before,
-                               conversation)
-    return {"results": results, "has_more": has_more}
+    return q
 
 
 def init_app(app, state):

@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from . import errors, realtime
+from . import errors, inputs, realtime, users
 from .models import message_dict, storable, utcnow
 
 DIRECT, GROUP = "direct", "group"
@@ -22,12 +22,6 @@ DIRECT, GROUP = "direct", "group"
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_message_id(value, field):
-    if not _is_int(value) or not 0 <= value < 2**63:  # 2**63 overflows every database
-        raise errors.invalid(f"`{field}` must be a message id.")
-    return value
 
 
 def parse_conversation_id(value, field="conversation"):
@@ -120,14 +114,14 @@ def online_for(state, viewer, user_ids, blockers=None):
 
 def list_blocks(state, me):
     ids = sorted(blocked_by(state, me), key=str)
-    users = state.load_users(ids)
-    return [state.user_dict(users[u]) for u in ids if u in users]
+    found = users.load(state, ids)
+    return [users.to_dict(state, found[u]) for u in ids if u in found]
 
 
 def block(state, me, other):
     if other == me:
         raise errors.invalid("You cannot block yourself.")
-    if not state.user_exists(other):
+    if not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
     bt = state.tables["block"]
     try:
@@ -141,7 +135,7 @@ def block(state, me, other):
 
 
 def unblock(state, me, other):
-    if not state.user_exists(other):
+    if not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
     bt = state.tables["block"]
     with state.engine.begin() as conn:
@@ -222,9 +216,9 @@ def _check_other(state, me, other, verb):
     """``other`` must be a real user, not ``me``, whom ``me`` may reach."""
     if other == me:
         raise errors.invalid(f"You cannot {verb} yourself.")
-    if not state.user_exists(other):
+    if not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
-    if not state.may_message(me, other):
+    if not users.can_message(state, me, other):
         raise errors.forbidden("You may not message this user.")
 
 
@@ -242,7 +236,7 @@ def _target(state, me, data, to_field, verb):
         other = _other_of(row, me)
         _check_other(state, me, other, verb)
         return DIRECT, other, cid, [me, other]
-    other = state.parse_user_id(data.get(to_field), to_field)
+    other = inputs.user_id(state, data.get(to_field), to_field)
     _check_other(state, me, other, verb)
     return DIRECT, other, None, [me, other]
 
@@ -258,7 +252,7 @@ def send_message(state, sender, data, sid=None):
     if has_conv:
         cid = parse_conversation_id(data["conversation"])
     else:
-        state.parse_user_id(data.get("to"), "to")
+        inputs.user_id(state, data.get("to"), "to")
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
         raise errors.invalid("`content` must be a string of valid characters.")
@@ -268,7 +262,7 @@ def send_message(state, sender, data, sid=None):
         raise errors.invalid("`client_id` must be a string of 1 to 64 characters.")
     reply_to = data.get("reply_to")
     if reply_to is not None:
-        parse_message_id(reply_to, "reply_to")
+        inputs.message_id(reply_to, "reply_to")
     upload_ids = state.uploads.parse_ids(data.get("attachments"))
     content = _content(state, data, required=not upload_ids)
     kind, other, cid, members = _target(state, sender, data, "to", "message")
@@ -377,7 +371,7 @@ def _own_message(state, me, message_id):
 
 def edit_message(state, me, message_id, data, sid=None):
     """Change a message's text (its sender only); return the Message."""
-    message_id = parse_message_id(message_id, "id")
+    message_id = inputs.message_id(message_id, "id")
     _object(data)
     content = _content(state, data)
     row, conv, members = _own_message(state, me, message_id)
@@ -399,7 +393,7 @@ def edit_message(state, me, message_id, data, sid=None):
 
 def delete_message(state, me, message_id, sid=None):
     """Turn a message into a tombstone: its sender, or the owner of its group."""
-    message_id = parse_message_id(message_id, "id")
+    message_id = inputs.message_id(message_id, "id")
     row, conv, members = _own_message(state, me, message_id)
     if row.sender_id != me and not (conv.kind == GROUP and conv.owner_id == me):
         raise errors.forbidden("Only its sender (or the group's owner) may delete a message.")
@@ -415,7 +409,7 @@ def delete_message(state, me, message_id, sid=None):
 
 def mark_read(state, reader, other, up_to):
     """Mark ``other``'s messages to ``reader`` read up to ``up_to``; emit ``read``."""
-    up_to = parse_message_id(up_to, "up_to")
+    up_to = inputs.message_id(up_to, "up_to")
     _check_other(state, reader, other, "read messages from")
     t = state.table
     with state.engine.begin() as conn:
@@ -432,7 +426,7 @@ def mark_read(state, reader, other, up_to):
 
 def mark_group_read(state, reader, cid, up_to):
     """Remember how far ``reader`` read a group; emit ``read`` to its members."""
-    up_to = parse_message_id(up_to, "up_to")
+    up_to = inputs.message_id(up_to, "up_to")
     row, members = _membership(state, reader, cid, GROUP)
     mt = state.tables["member"]
     with state.engine.begin() as conn:
@@ -454,7 +448,7 @@ def read_event(state, reader, data):
         return mark_read(state, reader, _other_of(row, reader), data.get("up_to"))
     if data.get("conversation") is not None:
         raise errors.invalid("Give `with` or `conversation`, not both.")
-    other = state.parse_user_id(data.get("with"), "with")
+    other = inputs.user_id(state, data.get("with"), "with")
     return mark_read(state, reader, other, data.get("up_to"))
 
 
@@ -496,7 +490,7 @@ def _page(state, cid, before, after, limit):
 
 def history(state, me, other, before=None, after=None, limit=None):
     """One page of the conversation of ``me`` and ``other``, oldest first."""
-    if other != me and not state.user_exists(other):
+    if other != me and not users.exists(state, other):
         raise errors.unknown_user(f"No user with id {other!r}.")
     cid = direct_conversation(state, me, other)
     if cid is None:
@@ -585,8 +579,8 @@ def _conversation_items(state, me, rows, v2):
         blockers = blockers_of(state, me, conn)
     wanted = [_other_of(r, me) for r in rows if r.kind == DIRECT]
     wanted += [u for ids in members.values() for u in ids]
-    users = state.load_users(wanted)
-    online = online_for(state, me, users, blockers)
+    found = users.load(state, wanted)
+    online = online_for(state, me, found, blockers)
     out = []
     for r in rows:
         last = lasts.get(r.last_id)
@@ -594,17 +588,17 @@ def _conversation_items(state, me, rows, v2):
                                  files.get(last.id)) if last else None
         if r.kind == DIRECT:
             other = _other_of(r, me)
-            user = users.get(other)
+            user = found.get(other)
             if user is None:
                 continue  # the other account is gone
-            item = {"id": r.id, "kind": DIRECT, "other": state.user_dict(user, other in online),
+            item = {"id": r.id, "kind": DIRECT, "other": users.to_dict(state, user, other in online),
                     "last_message": last_dict, "unread": r.unread}
             if v2:
                 item["title"] = None
         else:
             item = {"id": r.id, "kind": GROUP, "title": r.title, "owner": r.owner_id,
-                    "members": [state.user_dict(users[u], u in online)
-                                for u in members.get(r.id, []) if u in users],
+                    "members": [users.to_dict(state, found[u], u in online)
+                                for u in members.get(r.id, []) if u in found],
                     "last_message": last_dict, "unread": r.unread}
         out.append(item)
     return out
@@ -633,15 +627,15 @@ def conversation_views(state, row, members, viewers):
             .group_by(mt.c.user_id)).all())
         blocks = conn.execute(sa.select(bt.c.blocked_id, bt.c.blocker_id).where(
             bt.c.blocked_id.in_(viewers), bt.c.blocker_id.in_(members))).all()
-    users = state.load_users(members)
-    online = state.presence.online_among(list(users))
-    listed = [u for u in members if u in users]
+    found = users.load(state, members)
+    online = state.presence.online_among(list(found))
+    listed = [u for u in members if u in found]
     out = {}
     for viewer in viewers:
         hidden = {blocker for blocked, blocker in blocks if blocked == viewer}
         out[viewer] = {
             "id": row.id, "kind": GROUP, "title": row.title, "owner": row.owner_id,
-            "members": [state.user_dict(users[u], u in online and u not in hidden)
+            "members": [users.to_dict(state, found[u], u in online and u not in hidden)
                         for u in listed],
             "last_message": last_dict, "unread": unread.get(viewer, 0)}
     return out
@@ -662,7 +656,7 @@ def _new_members(state, me, value, present=()):
         raise errors.invalid(f"A group has at most {state.group_max_members} members.")
     ids = []
     for v in value:
-        state.parse_user_id(v, "members")
+        inputs.user_id(state, v, "members")
         if v != me and v not in present and v not in ids:
             ids.append(v)
     return ids
@@ -672,10 +666,10 @@ def _check_new_members(state, me, ids, total):
     if total > state.group_max_members:
         raise errors.invalid(f"A group has at most {state.group_max_members} members.")
     for u in ids:
-        if not state.user_exists(u):
+        if not users.exists(state, u):
             raise errors.unknown_user(f"No user with id {u!r}.")
     for u in ids:
-        if not state.may_message(me, u):
+        if not users.can_message(state, me, u):
             raise errors.forbidden("You may not message one of these users.")
     bt = state.tables["block"]
     if ids:
@@ -836,10 +830,10 @@ def partners(state, me):
 
 def find_users(state, me, q, limit):
     """Users whose name contains ``q`` (any case), by name, never ``me``."""
-    users = state.search_users(q, limit + 1, exclude=me)
-    users = [u for u in users if state.may_message(me, state.user_id(u))][:limit]
-    online = online_for(state, me, [state.user_id(u) for u in users])
-    return [state.user_dict(u, online=state.user_id(u) in online) for u in users]
+    found = users.search(state, q, limit + 1, exclude=me)
+    found = [u for u in found if users.can_message(state, me, users.user_id(state, u))][:limit]
+    online = online_for(state, me, [users.user_id(state, u) for u in found])
+    return [users.to_dict(state, u, online=users.user_id(state, u) in online) for u in found]
 
 
 def forget_user(state, user_id):
@@ -866,3 +860,12 @@ def forget_user(state, user_id):
         conn.execute(bt.delete().where(sa.or_(bt.c.blocker_id == user_id,
                                               bt.c.blocked_id == user_id)))
     state.direct_ids.clear()
+
+
+def announce_presence(state, user_id, online):
+    """Tell everyone who shares a conversation with ``user_id`` (but those it blocked)."""
+    others = partners(state, user_id)
+    others.discard(user_id)
+    others -= blocked_by(state, user_id)  # they see the blocker offline
+    if others:
+        realtime.push(state, others, "presence", {"user_id": user_id, "online": online})

@@ -19,6 +19,31 @@ from .models import utcnow
 WRITER_IDLE = 5.0
 
 
+def open_engine(app, db):
+    """The app's engine, tuned once at start-up (SQLite: WAL and ``synchronous``)."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite" and app.config["CHAT_SQLITE_SYNCHRONOUS"]:
+        _tune_sqlite(engine, app.config["CHAT_SQLITE_SYNCHRONOUS"])
+    return engine
+
+
+def _tune_sqlite(engine, synchronous):
+    """WAL lets readers run beside the writer; ``synchronous`` sets durability."""
+    if engine.url.database in (None, "", ":memory:"):
+        return
+
+    def on_connect(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    sa.event.listen(engine, "connect", on_connect)
+    engine.dispose()  # pooled connections were opened before the hook
+
+
 class _Pending:
     """One send waiting for the writer: its row values, then its result.
 

@@ -12,14 +12,12 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import sqlalchemy as sa
-from flask import Response, current_app, request
-from flask_login import current_user
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestedRangeNotSatisfiable
 from werkzeug.formparser import parse_form_data
 from werkzeug.wsgi import wrap_file
 
 from . import errors, filecheck, storage
-from .api import bp, error_response, login_required_json
 from .models import utcnow
 
 log = logging.getLogger("chatapp")
@@ -253,42 +251,28 @@ def _uploaded_file(limit):
     return upload
 
 
-@bp.post("/api/uploads")
-@login_required_json
-def create_upload(uid):
-    """Upload one file; it can then be sent as an attachment."""
-    uploads = current_app.extensions["chat"].uploads
-    upload = _uploaded_file(uploads.max_bytes)
+def receive(state, uploader):
+    """``POST /api/uploads``: the Attachment of the request's checked and stored file."""
+    upload = _uploaded_file(state.uploads.max_bytes)
     try:
-        return {"attachment": uploads.create(uid, upload)}, 201
+        return state.uploads.create(uploader, upload)
     finally:
         upload.close()
 
 
-@bp.get("/files/<upload_id>")
-def download(upload_id):
-    """The file, to those who may see it."""
-    return _serve(upload_id, thumb=False)
-
-
-@bp.get("/files/<upload_id>/thumb")
-def thumbnail(upload_id):
-    """An image's thumbnail (at most 320 px), to those who may see the image."""
-    return _serve(upload_id, thumb=True)
-
-
-def _serve(upload_id, thumb):
-    state = current_app.extensions["chat"]
-    uid = state.user_id(current_user) if current_user.is_authenticated else None
-    row = state.uploads.visible(uid, upload_id)
+def serve(state, viewer, upload_id, thumb=False):
+    """The response to ``GET <url>`` (or its thumbnail) for ``viewer`` (a
+    user id, ``None`` when not logged in): the file, or 404 to whoever may
+    not see it."""
+    row = state.uploads.visible(viewer, upload_id)
     if row is None or (thumb and not row.thumb_type):
-        return error_response(errors.not_found())
+        return errors.response(errors.not_found())
     key = row.id + ".thumb" if thumb else row.id
     try:
         f = state.uploads.storage.open(key)
     except Exception:
         log.exception("stored file %s cannot be read", key)
-        return error_response(errors.not_found())
+        return errors.response(errors.not_found())
     size = f.seek(0, 2)
     f.seek(0)
     kind = row.thumb_type if thumb else row.type

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import SeededAuth
+from helpers import SeededAuth
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 API = "/chat/api"

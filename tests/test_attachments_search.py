@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 import uploadfiles as files
 from chatapp import create_app
-from conftest import SeededAuth
+from helpers import SeededAuth
 from realservices import mariadb_database, postgres_database
 
 API = "/chat/api"

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 
 def register(client, name, password=PASSWORD):
@@ -160,6 +160,7 @@ def test_form_without_csrf_token_refused(client, app, path):
         register(app.test_client(), "alice")
     r = client.post(path, data={"username": "alice", "password": PASSWORD})
     assert r.status_code == 400
+    assert "CSRF token is missing" in r.get_data(as_text=True)
     assert client.get("/chat/api/me").status_code == 401
 
 

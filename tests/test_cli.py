@@ -1,15 +1,14 @@
 """``flask chat ...`` commands, through Flask's CLI runner."""
 import re
 
-from conftest import PASSWORD
+from helpers import PASSWORD, AuthActions
 
 
 def login(app, name, password):
     return app.test_client().post("/auth/login", json={"username": name, "password": password})
 
 
-def test_create_user_asks_for_password(app):
-    runner = app.test_cli_runner()
+def test_create_user_asks_for_password(app, runner):
     result = runner.invoke(args=["chat", "create-user", "dora"],
                            input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
@@ -19,8 +18,7 @@ def test_create_user_asks_for_password(app):
     assert r.status_code == 200 and r.json["user"]["username"] == "dora"
 
 
-def test_create_user_mismatched_confirmation(app):
-    runner = app.test_cli_runner()
+def test_create_user_mismatched_confirmation(app, runner):
     result = runner.invoke(args=["chat", "create-user", "dora"],
                            input=f"{PASSWORD}\nsomething-else\n{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
@@ -28,9 +26,8 @@ def test_create_user_mismatched_confirmation(app):
     assert login(app, "dora", PASSWORD).status_code == 200
 
 
-def test_create_user_refuses_bad_input(app, auth):
+def test_create_user_refuses_bad_input(app, auth, runner):
     auth.register("dora")
-    runner = app.test_cli_runner()
     result = runner.invoke(args=["chat", "create-user", "DORA"],
                            input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code != 0
@@ -44,8 +41,7 @@ def test_create_user_refuses_bad_input(app, auth):
     assert login(app, "eve", "short").status_code == 401
 
 
-def test_demo_creates_users_with_printed_password(app):
-    runner = app.test_cli_runner()
+def test_demo_creates_users_with_printed_password(app, runner):
     result = runner.invoke(args=["chat", "demo"])
     assert result.exit_code == 0, result.output
     password = re.search(r"password: (\S+)", result.output).group(1)
@@ -63,10 +59,7 @@ def test_demo_creates_users_with_printed_password(app):
     assert [u["username"] for u in users] == ["bob", "carol"]
 
 
-def test_demo_users_can_chat(app):
-    from conftest import AuthActions
-
-    runner = app.test_cli_runner()
+def test_demo_users_can_chat(app, runner):
     runner.invoke(args=["chat", "demo", "--password", PASSWORD])
     alice, bob = app.test_client(), app.test_client()
     alice.post("/auth/login", json={"username": "alice", "password": PASSWORD})
@@ -81,8 +74,7 @@ def test_demo_users_can_chat(app):
             if e["name"] == "message"] == ["hi bob"]
 
 
-def test_init_db_is_idempotent(app):
-    runner = app.test_cli_runner()
+def test_init_db_is_idempotent(app, runner):
     for _ in range(2):
         result = runner.invoke(args=["chat", "init-db"])
         assert result.exit_code == 0, result.output

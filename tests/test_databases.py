@@ -143,7 +143,7 @@ def test_sync_misses_nothing_with_concurrent_writers_on_two_apps(app, tmp_path):
     import threading
 
     from chatapp import services
-    from conftest import SeededAuth
+    from helpers import SeededAuth
 
     auth = SeededAuth(app)
     a, b = auth.register("alice"), auth.register("bob")

@@ -1,4 +1,6 @@
 """Chat embedded in bare host apps: their own users, login, db and Socket.IO."""
+import logging
+
 import flask_migrate
 import pytest
 import sqlalchemy as sa
@@ -316,7 +318,10 @@ def test_host_csrf_protect_stays_on_and_chat_api_works(tmp_path, order):
 
 # Flask-Migrate's generated env.py still calls Flask-SQLAlchemy's get_engine().
 @pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
-def test_tables_in_host_metadata_for_create_all_and_alembic(tmp_path):
+def test_tables_in_host_metadata_for_create_all_and_alembic(tmp_path, monkeypatch):
+    # The generated env.py runs logging.config.fileConfig, which disables every
+    # logger already made ("chatapp" included); put it back when the test ends.
+    monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
     app = host_app(tmp_path / "h.sqlite", create=False,
                    config={"CHAT_TABLE_PREFIX": "site_chat_"})
     assert "site_chat_message" in app.db.metadata.tables

@@ -3,7 +3,7 @@
 import pytest
 
 from chatapp import create_app
-from conftest import SeededAuth
+from helpers import SeededAuth
 
 NS = "/chat"
 
@@ -51,18 +51,24 @@ def ok_send(sock, to, content="hi", **extra):
 
 # -- connecting ----------------------------------------------------------
 
-def test_connect_refused_without_login(app, client):
+def test_connect_refused_without_login(app, client, caplog):
+    # Flask-SocketIO's test client drops the CONNECT_ERROR data; the server's
+    # log says why (test_live checks the data a real client receives).
+    caplog.set_level("INFO", logger="chatapp")
     sio = app.extensions["socketio"]
     sock = sio.test_client(app, namespace=NS, flask_test_client=client)
     assert not sock.is_connected(NS)
+    assert "socket refused: not logged in" in caplog.text
 
 
-def test_connect_refused_cross_origin(auth):
+def test_connect_refused_cross_origin(auth, caplog):
+    caplog.set_level("INFO", logger="chatapp")
     alice = auth.register("alice")
     sio = auth.app.extensions["socketio"]
     sock = sio.test_client(auth.app, namespace=NS, flask_test_client=alice,
                            headers={"Origin": "http://evil.example"})
     assert not sock.is_connected(NS)
+    assert "socket refused: origin http://evil.example" in caplog.text
     same = auth.socket(alice, headers={"Origin": "http://localhost"})
     assert same.is_connected(NS)
 

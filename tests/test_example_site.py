@@ -9,7 +9,7 @@ import requests
 import socketio
 import sqlalchemy as sa
 
-from conftest import ROOT, free_port, start_process, stop_process
+from helpers import ROOT, free_port, start_process, stop_process
 from realservices import postgres_database
 
 pytestmark = pytest.mark.server

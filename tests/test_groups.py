@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatapp import create_app
-from conftest import SeededAuth
+from helpers import SeededAuth
 
 API = "/chat/api"
 NS = "/chat"
@@ -193,7 +193,7 @@ def test_group_paging_read_and_unread(trio, auth):
     newer = b.get(url + f"?limit=4&after={ids[1]}").json
     assert [m["id"] for m in newer["messages"]] == ids[2:6] and newer["has_more"]
     error(b.get(url + "?limit=0"), "invalid", 400)
-    error(b.get(url + f"?before=1&after=2"), "invalid", 400)
+    error(b.get(url + "?before=1&after=2"), "invalid", 400)
     drain(sa_, sb, sc)
     assert b.post(f"{API}/groups/{gid}/read", json={"up_to": ids[4]}).status_code == 204
     for s in (sa_, sb, sc):

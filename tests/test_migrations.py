@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 
 import release_0_1
 from chatapp import create_app, migrate
-from conftest import SeededAuth
+from helpers import SeededAuth
 from realservices import mariadb_database, postgres_database
 
 

@@ -11,7 +11,7 @@ import pymysql
 import pytest
 import requests
 
-from conftest import ROOT, LiveServer, free_port
+from helpers import ROOT, LiveServer, free_port
 from realservices import (MYSQL_ADMIN, ChatClient, mariadb_database, postgres_database,
                           queue_env, redis_corner)
 

@@ -14,7 +14,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT, LiveServer
+from helpers import ROOT, LiveServer
 from realservices import ChatClient, postgres_database, queue_env, redis_corner
 
 pytestmark = pytest.mark.server
@@ -164,8 +164,8 @@ def test_disconnect_user_reaches_every_process(cluster):
 SENDER = """
 import json, os, sys
 from chatapp import create_app
-from chatapp.outside import Outside
-chat = Outside(create_app())
+from chatapp.external import ExternalProcess
+chat = ExternalProcess(create_app())
 ack = chat.send_message(int(sys.argv[1]), int(sys.argv[2]), "from a background job",
                         client_id="job-1")
 again = chat.send_message(int(sys.argv[1]), int(sys.argv[2]), "from a background job",
@@ -251,3 +251,25 @@ def test_group_fan_out_and_removal_across_processes(cluster):
     assert leaked == []
     r = requests.get(f"{s1.url}/chat/api/groups/{gid}", cookies=c.cookies, timeout=5)
     assert r.status_code == 404
+
+
+def test_rate_limit_budget_is_shared_by_processes(tmp_path):
+    """CHAT_RATE_LIMIT counts a user's sends on every process: with a queue
+    the counts live in Redis, so a second process gives no fresh budget."""
+    with postgres_database() as db_uri, redis_corner() as (url, channel):
+        env = {**queue_env(url, channel), "FLASK_CHAT_RATE_LIMIT": "3"}
+        c = Cluster(tmp_path, db_uri, env)
+        try:
+            s1, s2 = c.servers
+            a, b = s1.register(name("a")), s1.register(name("b"))
+            on_one, on_two = c.connect(s1, a), c.connect(s2, a)
+            acks = [on_one.send(b.user, "one"), on_two.send(b.user, "two"),
+                    on_one.send(b.user, "three")]
+            assert [ack["ok"] for ack in acks] == [True, True, True]
+            for tab in (on_two, on_one):
+                ack = tab.send(b.user, "over budget")
+                assert ack["ok"] is False and ack["error"]["code"] == "rate_limited"
+            other = c.connect(s2, b)  # another user's budget is untouched
+            assert other.send(a.user, "hi")["ok"] is True
+        finally:
+            c.close()

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import uploadfiles as files
-from conftest import SeededAuth, free_port, stop_process
+from helpers import SeededAuth, free_port, stop_process
 from chatapp import storage
 
 S3_OPTIONS = {"region_name": "us-east-1", "aws_access_key_id": "test",

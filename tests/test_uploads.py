@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 import uploadfiles as files
-from conftest import SeededAuth
+from helpers import SeededAuth
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import requests
 from PIL import Image
 
 import uploadfiles as files
-from conftest import LiveServer, read_until_closed
+from helpers import LiveServer, read_until_closed
 
 pytestmark = pytest.mark.server
 _names = itertools.count()

@@ -5,11 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, LiveServer
+from helpers import ROOT, TIMEOUT_MS, LiveServer
 
 ARTIFACTS = ROOT / "test-artifacts"
-NO_WEBSOCKET = "delete window.WebSocket;"  # as on a browser that never had it
-TIMEOUT_MS = 15000
 
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -4,7 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import NO_WEBSOCKET
+from helpers import NO_WEBSOCKET
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from playwright.sync_api import expect
 
 from test_example_site import Forum
 
-from .conftest import TIMEOUT_MS
+from helpers import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 

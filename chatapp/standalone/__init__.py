@@ -1,4 +1,5 @@
-"""The standalone app: a small host site with its own users that embeds chat."""
+"""The standalone demo site: a small host with its own users, login and
+database that embeds chat like any other host (``flask run``)."""
 import os
 import secrets
 
@@ -8,9 +9,22 @@ from flask_wtf import CSRFProtect
 
 from flask_migrate import Migrate
 
-from . import config, migrate
-from .accounts import User
-from .models import db
+from .. import migrate
+from ..extension import Chat
+from .models import User, db
+
+#: The site's settings (chat's own ``CHAT_*`` defaults are ``chatapp.config``).
+DEFAULTS = {
+    "SQLALCHEMY_DATABASE_URI": None,  # filled with instance/chatapp.sqlite
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    # One process on a fresh clone: `flask run` upgrades its own database. Sites
+    # that start several processes at once turn it off and run `flask db upgrade`.
+    "CHAT_MIGRATE_ON_START": True,
+}
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -35,12 +49,11 @@ def _secret_key(app):
         return key
 
 
-def build(test_config=None):
-    from . import Chat
-
+def create_app(test_config=None):
+    """The standalone chat site: its own users and login, chat embedded."""
     app = Flask("chatapp", instance_relative_config=True,
                 instance_path=os.environ.get("CHATAPP_INSTANCE_PATH") or None)
-    app.config.from_mapping(config.STANDALONE_DEFAULTS)
+    app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env()
@@ -58,11 +71,12 @@ def build(test_config=None):
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
     state = Chat().init_app(app, user_model=User, db=db)
-    state.owns_user_table = True
+    state.owns_user_table = True  # chat's revisions make the users table too
     Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
 
-    from . import auth
+    from . import auth, cli
     app.register_blueprint(auth.bp)
+    app.cli.add_command(cli.chat_cli)  # chat's commands and the site's own
     for view in (auth.api_register, auth.api_login, auth.api_logout, auth.api_delete_account):
         csrf.exempt(view)  # JSON: guarded by the 415 rule and the same-origin check
 
@@ -73,7 +87,6 @@ def build(test_config=None):
             return redirect(url_for("auth.login_page"))
         return render_template("chat/index.html")
 
-    app.extensions["chat"].engine  # tune SQLite before the first request
     with app.app_context():
         # A new database is created at the newest revision: nothing to set up.
         migrate.prepare(state, migrate=app.config["CHAT_MIGRATE_ON_START"])

@@ -1,13 +1,14 @@
-"""Send chat from outside the server: a background job, a worker, a shell.
+"""Emit from an external process (as Flask-SocketIO calls it): a background
+job, a worker, a shell sends chat without serving any client.
 
 The process builds the site's app with its own factory (same database, same
 ``CHAT_MESSAGE_QUEUE``) and sends through the same service layer as a user's
 socket, so the message is validated, stored and delivered like any other::
 
-    from chatapp.outside import Outside
+    from chatapp.external import ExternalProcess
     from mysite import create_app
 
-    chat = Outside(create_app())
+    chat = ExternalProcess(create_app())
     chat.send_message(sender=1, to=7, content="Your order has shipped.",
                       client_id="order-1042-shipped")   # safe to retry
     chat.send_notice(7, "Maintenance tonight at 22:00 UTC.")
@@ -22,7 +23,7 @@ from flask_socketio import SocketIO
 from . import realtime, services
 
 
-class Outside:
+class ExternalProcess:
     def __init__(self, app):
         state = app.extensions["chat"]
         url = app.config["CHAT_MESSAGE_QUEUE"]

@@ -1,9 +1,13 @@
-"""The standalone app's own user model: one host among others."""
+"""The standalone site's database and its own user model."""
 import sqlalchemy as sa
 from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .models import db, utcnow
+from ..models import utcnow
+
+#: The standalone site's database; chat's table joins its metadata.
+db = SQLAlchemy()
 
 
 class User(UserMixin, db.Model):

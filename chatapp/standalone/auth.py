@@ -1,4 +1,4 @@
-"""Standalone accounts: JSON endpoints under /auth and the HTML forms."""
+"""The standalone site's accounts: JSON endpoints under /auth and the HTML forms."""
 import logging
 import re
 
@@ -9,26 +9,24 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from . import errors, realtime, services
-from .accounts import User
-from .api import check_same_origin, error_response, json_body
-from .errors import ChatError
-from .models import db, storable
+from .. import errors, realtime, services, transport, users
+from ..errors import ChatError
+from ..inputs import json_body
+from ..models import storable
+from .models import User, db
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatapp")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
-@bp.errorhandler(ChatError)
-def handle_chat_error(exc):
-    return error_response(exc)
+bp.register_error_handler(ChatError, errors.response)
 
 
 @bp.before_request
 def same_origin_json():
     if request.path.startswith("/auth/"):
-        check_same_origin()
+        transport.check_same_origin(current_app.extensions["chat"])
 
 
 def check_credentials(name, password):
@@ -78,7 +76,7 @@ def api_register():
     user = register_user(body.get("username"), body.get("password"))
     login_user(user)
     log.info("user %s registered", user.id)
-    return {"user": current_app.extensions["chat"].user_dict(user)}, 201
+    return {"user": users.to_dict(current_app.extensions["chat"], user)}, 201
 
 
 @bp.post("/auth/login")
@@ -87,7 +85,7 @@ def api_login():
     body = json_body()
     user = authenticate(body.get("username"), body.get("password"))
     login_user(user)
-    return {"user": current_app.extensions["chat"].user_dict(user)}
+    return {"user": users.to_dict(current_app.extensions["chat"], user)}
 
 
 @bp.post("/auth/logout")
@@ -111,7 +109,7 @@ def api_delete_account():
     db.session.execute(t.delete().where((t.c.sender_id == user.id) | (t.c.recipient_id == user.id)))
     db.session.delete(user)
     db.session.commit()
-    state.forget_user(user.id)
+    users.forget(state, user.id)
     end_session()
     return "", 204
 

@@ -1,6 +1,11 @@
-"""Who is connected, shared by every process through Redis.
+"""Who is online: this process's connections, and every process's through Redis.
 
-Keys, under ``prefix``:
+Both kinds answer the same questions (``is_online``, ``online_among``,
+``sids``) and call ``on_change(user_id, online)`` when a user's first
+connection opens or last one closes, so the socket layer never has to be
+imported from here. ``make`` picks one from the settings.
+
+Redis keys, under ``prefix``:
 
 - ``u:<user>``: set of the user's live connections, as ``["<proc>", "<sid>"]``;
 - ``p:<proc>``: set of one process's connections, as ``[<user id>, "<sid>"]``,
@@ -17,23 +22,105 @@ import json
 import logging
 import os
 import socket
+import threading
 import uuid
-
-import redis
-
-from . import events
 
 log = logging.getLogger("chatapp")
 
 
-class RedisPresence:
-    def __init__(self, url, ttl=30, prefix="chat:presence"):
+def make(config, on_change=None):
+    """Redis presence when a message queue is set, else this process's own."""
+    url = config["CHAT_MESSAGE_QUEUE"]
+    if url:
+        return RedisPresence(url, ttl=config["CHAT_PRESENCE_TTL"],
+                             prefix=f"{config['CHAT_QUEUE_CHANNEL']}:presence",
+                             on_change=on_change)
+    return LocalPresence(on_change=on_change)
+
+
+class Presence:
+    """This process's chat connections (sid -> user id): the one registry of
+    them; ``connect``/``disconnect`` keep it and tell ``on_change``."""
+
+    def __init__(self, on_change=None):
+        self.on_change = on_change
+        self.local = {}  # sid -> user id, for this process's connections
+
+    def user_of(self, sid):
+        """The user of one of this process's connections, else ``None``."""
+        return self.local.get(sid)
+
+    def connect(self, user_id, sid):
+        """Record a connection; true (and ``on_change``) when it is the user's first."""
+        self.local[sid] = user_id
+        first = self._add(user_id, sid)
+        if first and self.on_change is not None:
+            self.on_change(user_id, True)
+        return first
+
+    def disconnect(self, sid):
+        """Forget a connection; return its user (``None`` if unknown), telling
+        ``on_change`` when it was the user's last."""
+        user_id = self.local.pop(sid, None)
+        if user_id is not None and self._remove(user_id, sid) and self.on_change is not None:
+            self.on_change(user_id, False)
+        return user_id
+
+    def start(self, socketio):
+        """Start what keeps presence alive (idempotent)."""
+
+    def stop(self):
+        """Clean up what this process left behind."""
+
+
+class LocalPresence(Presence):
+    """Who is connected, for one process (no message queue)."""
+
+    def __init__(self, on_change=None):
+        super().__init__(on_change)
+        self._by_user = {}  # user id -> its sids: an index of ``local``
+        self._lock = threading.Lock()
+
+    def _add(self, user_id, sid):
+        with self._lock:
+            sids = self._by_user.setdefault(user_id, set())
+            sids.add(sid)
+            return len(sids) == 1
+
+    def _remove(self, user_id, sid):
+        with self._lock:
+            sids = self._by_user.get(user_id)
+            if not sids or sid not in sids:
+                return False
+            sids.discard(sid)
+            if not sids:
+                del self._by_user[user_id]
+                return True
+            return False
+
+    def is_online(self, user_id):
+        return user_id in self._by_user
+
+    def online_among(self, user_ids):
+        return {u for u in user_ids if u in self._by_user}
+
+    def sids(self, user_id):
+        return list(self._by_user.get(user_id, ()))
+
+
+class RedisPresence(Presence):
+    """Who is connected on any process sharing one Redis."""
+
+    def __init__(self, url, ttl=30, prefix="chat:presence", on_change=None):
+        import redis  # the `redis` extra: only sites with a queue need it
+
+        super().__init__(on_change)
+        self._errors = redis.RedisError
         self.redis = redis.Redis.from_url(url)
         self.ttl = max(float(ttl), 1.0)
         self.prefix = prefix
         self.proc = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._mine = {}  # member of p:<proc> -> (user id, sid), to re-register
-        self._state = None
+        self._socketio = None
         self._running = False
 
     # -- keys --------------------------------------------------------------
@@ -51,30 +138,21 @@ class RedisPresence:
         sec, usec = self.redis.time()
         return sec + usec / 1e6
 
-    # -- the LocalPresence interface ---------------------------------------
-    def connect(self, user_id, sid):
-        """Record a connection; true when it is the user's first anywhere."""
-        mine = json.dumps([user_id, sid])
-        self._mine[mine] = (user_id, sid)
-        return self._add(user_id, sid, mine)
-
-    def _add(self, user_id, sid, mine):
+    # -- first and last connection, anywhere ---------------------------------
+    def _add(self, user_id, sid):
         key = self._user_key(user_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.sadd(key, json.dumps([self.proc, sid]))
-        pipe.sadd(self._proc_key(self.proc), mine)
+        pipe.sadd(self._proc_key(self.proc), json.dumps([user_id, sid]))
         pipe.scard(key)
         added, _, count = pipe.execute()
         return bool(added) and count == 1
 
-    def disconnect(self, user_id, sid):
-        """Forget a connection; true when it was the user's last anywhere."""
-        mine = json.dumps([user_id, sid])
-        self._mine.pop(mine, None)
+    def _remove(self, user_id, sid):
         key = self._user_key(user_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.srem(key, json.dumps([self.proc, sid]))
-        pipe.srem(self._proc_key(self.proc), mine)
+        pipe.srem(self._proc_key(self.proc), json.dumps([user_id, sid]))
         pipe.scard(key)
         removed, _, count = pipe.execute()
         return bool(removed) and count == 0
@@ -94,33 +172,33 @@ class RedisPresence:
         return [json.loads(m)[1] for m in self.redis.smembers(self._user_key(user_id))]
 
     # -- heartbeat and sweeper ---------------------------------------------
-    def start(self, state):
+    def start(self, socketio):
         """Register this process and keep it alive; idempotent."""
         if self._running:
             return
         self._running = True
-        self._state = state
+        self._socketio = socketio
         self._beat()
-        state.socketio.start_background_task(self._loop)
+        socketio.start_background_task(self._loop)
 
     def stop(self):
         """Stop the heartbeat and remove what is left of this process."""
         self._running = False
         try:
             self._remove_proc(self.proc)
-        except redis.RedisError:
+        except self._errors:
             log.warning("presence: could not clean up %s", self.proc, exc_info=True)
 
     def _loop(self):
         interval = self.ttl / 3
         while self._running:
-            self._state.socketio.sleep(interval)
+            self._socketio.sleep(interval)
             if not self._running:
                 break
             try:
                 self._beat()
                 self.sweep()
-            except redis.RedisError:
+            except self._errors:
                 # Keep beating: entries expire only if Redis stays away longer than ttl.
                 log.warning("presence: Redis unavailable", exc_info=True)
 
@@ -128,8 +206,8 @@ class RedisPresence:
         """Push this process's expiry forward; re-register if it was swept."""
         if self.redis.zadd(self._procs_key, {self.proc: self._now() + self.ttl}):
             # New (or swept while stalled): our connections must be listed again.
-            for mine, (user_id, sid) in list(self._mine.items()):
-                if self._add(user_id, sid, mine) and self._state is not None:
+            for sid, user_id in list(self.local.items()):
+                if self._add(user_id, sid):
                     self._announce(user_id, True)
 
     def sweep(self):
@@ -163,6 +241,5 @@ class RedisPresence:
         return list(dict.fromkeys(gone))
 
     def _announce(self, user_id, online):
-        state = self._state
-        with state.app.app_context():
-            events.announce_presence(state, user_id, online)
+        if self.on_change is not None:
+            self.on_change(user_id, online)
