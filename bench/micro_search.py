@@ -66,9 +66,13 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=200, help="queries per length")
     p.add_argument("--users", type=int, default=10, help="users in 100 conversations to use")
     p.add_argument("--own", type=float, default=0.7, help="share of queries from own messages")
+    p.add_argument("--scan-max", type=int, default=None,
+                   help="CHAT_SEARCH_SCAN_MAX for this run (0: always the trigram index)")
     args = p.parse_args(argv)
     rng = random.Random(3)
     app = make_app(args.db)
+    if args.scan_max is not None:
+        app.extensions["chat"].searcher.scan_max = args.scan_max
     users = wide_users(app)[:args.users]
     if not users:
         raise SystemExit("no user is in 100 conversations: fill with gen_data.py --wide N")
@@ -92,7 +96,8 @@ def main(argv=None):
                 times[length].append(ms)
                 found[length] += bool(r.get_json()["results"])
     print(f"{dialect}: {len(users)} users in 100+ conversations, {per_user} queries per "
-          f"length each ({args.own:.0%} cut from their own messages)")
+          f"length each ({args.own:.0%} cut from their own messages), scan_max "
+          f"{app.extensions['chat'].searcher.scan_max}")
     print(f"{'q length':9} {'n':>5} {'found':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  (ms)")
     for n, xs in times.items():
         print(f"{n:<9} {len(xs):5d} {found[n]:6d} " + " ".join(
