@@ -89,8 +89,8 @@ def main(argv=None):
     times, att = in_process(data, args.samples)
     rows.append(("in-process (server time)", times))
     rows.append(("HTTP, python wsgi.py", over_http(data, args.samples)))
-    print(f"stored {att['size'] / 1e6:.1f} MB re-encoded, thumbnail of {att['width']}x"
-          f"{att['height']}")
+    print(f"stored {att['size'] / 1e6:.1f} MB re-encoded, {att['width']}x{att['height']} px, "
+          "and a thumbnail of at most 320 px")
     print(f"{'':28} {'p50':>8} {'max':>8}  (ms; target <= 1000)")
     for name, xs in rows:
         print(f"{name:28} {pct(xs, 50):8.0f} {max(xs):8.0f}")
