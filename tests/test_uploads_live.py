@@ -97,3 +97,32 @@ def test_a_body_over_the_limit_gets_the_contract_error(server):
     r = alice.post(server.url + "/chat/api/uploads", timeout=20,
                    files={"file": ("max.txt", b"a" * (10 * 1024 * 1024), "text/plain")})
     assert r.status_code == 201 and r.json()["attachment"]["size"] == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("transports", [("websocket",), ("polling",)])
+def test_attachment_and_search_end_to_end(server, transports):
+    """Upload over HTTP, send over Socket.IO, the other side fetches and finds it."""
+    from realservices import ChatClient
+
+    alice, bob, eve = user(server), user(server), user(server)
+    att = alice.post(server.url + "/chat/api/uploads", timeout=10,
+                     files={"file": ("plan.pdf", files.pdf())}).json()["attachment"]
+    a, b = ChatClient(server.url, alice, transports), ChatClient(server.url, bob, transports)
+    try:
+        ack = a.call("chat-to", {"to": bob.user["id"], "content": "明天去咖啡馆",
+                                 "attachments": [att["id"]]})
+        assert ack["ok"] and ack["message"]["attachments"] == [att], ack
+        got = b.expect("message", lambda m: m["id"] == ack["message"]["id"])
+        assert got["attachments"] == [att]
+    finally:
+        a.close()
+        b.close()
+    r = bob.get(server.url + att["url"], timeout=10)
+    assert r.status_code == 200 and r.content == files.pdf()
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    assert eve.get(server.url + att["url"], timeout=10).status_code == 404
+    found = bob.get(server.url + "/chat/api/search", params={"q": "咖啡"}, timeout=10).json()
+    assert [x["message"]["id"] for x in found["results"]] == [ack["message"]["id"]]
+    assert found["results"][0]["message"]["attachments"] == [att]
+    assert eve.get(server.url + "/chat/api/search", params={"q": "咖啡"},
+                   timeout=10).json()["results"] == []
