@@ -102,6 +102,8 @@ class Chat:
         search.init_app(app, state)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
+        from . import assets
+        assets.init_app(app, bp.static_folder)
         _exempt_from_host_csrf(app, bp)
         previous = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
         app.register_error_handler(

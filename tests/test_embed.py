@@ -338,10 +338,13 @@ def test_tables_in_host_metadata_for_create_all_and_alembic(tmp_path, monkeypatc
 
 
 @pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
-def test_host_migrations_leave_chat_tables_to_chat_revisions(tmp_path):
+def test_host_migrations_leave_chat_tables_to_chat_revisions(tmp_path, monkeypatch):
     """The recommended set-up: the host's autogenerate skips chat's tables and
     `flask chat db-upgrade` runs chat's own revisions beside the host's."""
     from chatapp.migrate import skip_chat_tables
+
+    # As above: the generated env.py's fileConfig disables the "chatapp" logger.
+    monkeypatch.setattr(logging.getLogger("chatapp"), "disabled", False)
 
     app = host_app(tmp_path / "h.sqlite", create=False,
                    config={"CHAT_TABLE_PREFIX": "site_chat_"})

@@ -23,6 +23,13 @@
   var TYPING_EVERY = 2500;     // ms between our typing notices
   var TYPING_SHOWN = 4000;     // ms a typing notice stays visible
   var GROUP_GAP = 5 * 60000;   // bubbles closer than this are grouped
+  var MAX_LENGTH = parseInt(root.getAttribute('data-max-length'), 10) || 2000;
+  var COUNTER_FROM = 200;      // the composer counts down from this many characters left
+  var PRESENCE_EVERY = 10000;  // ms between presence checks of an open chat without messages
+  var RETRY_AFTER = 3000;      // ms before the outbox tries again after a failed send
+  // Refusals that sending again cannot change: the text goes back to the composer.
+  var FINAL = {too_long: 1, empty: 1, invalid: 1, forbidden: 1, blocked: 1, unknown_user: 1,
+               not_found: 1, unsupported: 1};
 
   var me = null;               // the logged-in User
   var convs = {};              // String(other id) -> conversation
@@ -35,6 +42,10 @@
   var queuedOpen = null;       // open() called before /api/me answered
   var panelOpen = MODE === 'page';
   var unseen = 0;              // messages that came while the tab was hidden
+  var listKnown = false;       // the list has been answered once (here or in the cache)
+  var flushing = false;        // the outbox is sending its oldest message
+  var flushTimer = null;
+  var connectedOnce = false;
   var baseTitle = document.title;
   var ui = {};
 
@@ -90,7 +101,9 @@
     back: 'M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z',
     chat: 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z',
     close: 'M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z',
-    logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z'
+    logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z',
+    bell: 'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7C7.6 5.4 6 7.9 6 11v5l-2 2v1h16v-1z',
+    down: 'M12 16.6 5.4 10 6.8 8.6 12 13.8l5.2-5.2 1.4 1.4z'
   };
 
   function icon(name) {
@@ -191,6 +204,11 @@
       node.setAttribute('datetime', iso);
       var d = new Date(Date.parse(iso));
       node.title = isNaN(d.getTime()) ? '' : d.toLocaleString();
+    }
+    if (node.getAttribute('data-clock') === '1') {
+      var at = new Date(Date.parse(iso));
+      setText(node, isNaN(at.getTime()) ? '' : pad(at.getHours()) + ':' + pad(at.getMinutes()));
+      return;
     }
     setText(node, relTime(iso, node.getAttribute('data-long') === '1'));
   }
@@ -338,7 +356,8 @@
       c = convs[k] = {key: k, other: {id: other.id}, last: null, unread: 0, msgs: [], byId: {},
                       pending: [], contig: 0, hasMore: false, loaded: false, synced: false,
                       syncing: false, again: false, readSent: 0, typingUntil: 0, notice: '',
-                      draft: '', node: null};
+                      draft: cache.get('draft:' + k) || '', newFrom: null, opening: false,
+                      node: null};
       var saved = cache.get('c:' + k);
       if (saved && saved.msgs && saved.msgs.length) {
         updateOther(c, saved.other);
@@ -389,7 +408,72 @@
   function dropPending(c, m) {
     if (!m.client_id || !me || !sameId(m.from, me.id)) { return; }
     for (var i = 0; i < c.pending.length; i++) {
-      if (c.pending[i].client_id === m.client_id) { c.pending.splice(i, 1); return; }
+      if (c.pending[i].client_id === m.client_id) { c.pending.splice(i, 1); saveOutbox(); return; }
+    }
+  }
+
+  // -- the outbox: what was written but not yet stored by the server ------------
+  // It lives in the cache, so a reload keeps it; it is sent, oldest first, over
+  // every connection until the server acknowledges it. A resend carries the same
+  // client_id, so the server stores it once.
+
+  function outboxList() {
+    var out = [];
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k)) { out = out.concat(convs[k].pending); }
+    }
+    out.sort(function (a, b) { return a.seq - b.seq; });
+    return out;
+  }
+
+  function saveOutbox() {
+    var list = outboxList();
+    var kept = [];
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i];
+      kept.push({client_id: p.client_id, from: p.from, to: p.to, content: p.content,
+                 sent_at: p.sent_at, seq: p.seq, status: p.status === 'refused' ? 'refused' : 'queued',
+                 error: p.status === 'refused' ? p.error : null});
+    }
+    cache.set('outbox', kept);
+  }
+
+  function restoreOutbox() {
+    var list = cache.get('outbox') || [];
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i];
+      if (!p || !p.client_id || p.to === undefined) { continue; }
+      var c = conversation({id: p.to});
+      var known = false;
+      for (var j = 0; j < c.pending.length; j++) { known = known || c.pending[j].client_id === p.client_id; }
+      if (!known) { c.pending.push(p); }
+      if (p.seq >= outboxSeq) { outboxSeq = p.seq + 1; }
+    }
+  }
+
+  var outboxSeq = 1;
+  var flushGen = 0;
+
+  function restartOutbox() {
+    // A new connection: whatever waited for an ack on the old one is sent again.
+    flushGen += 1;
+    flushing = false;
+    var list = outboxList();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].status !== 'refused') { list[i].status = 'queued'; }
+    }
+    flushOutbox();
+  }
+
+  function flushOutbox() {
+    window.clearTimeout(flushTimer);
+    if (flushing || !connected || !ready || stopped) { return; }
+    var list = outboxList();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].status !== 'refused') {
+        transmit(convs[key(list[i].to)], list[i]);
+        return;
+      }
     }
   }
 
@@ -462,6 +546,20 @@
     page();
   }
 
+  // Presence events only come for people we share a conversation with: a chat
+  // opened from search, without messages yet, asks the server instead.
+  function checkPresence() {
+    var c = current;
+    if (!c || !connected || !ready || c.last || c.msgs.length || document.hidden) { return; }
+    api('/conversations/' + encodeURIComponent(c.key) + '/messages?limit=1', function (err, data) {
+      if (err || !data) { return; }
+      updateOther(c, data.other);
+      if (data.messages && data.messages.length) { sync(c); }
+      renderList();
+      refresh(c);
+    });
+  }
+
   function loadOlder(c) {
     if (c.loadingOlder || !c.hasMore || !c.msgs.length) { return; }
     c.loadingOlder = true;
@@ -484,6 +582,7 @@
   function loadList() {
     api('/conversations', function (err, data) {
       if (err) { return; }
+      listKnown = true;
       var seen = {};
       var list = data.conversations || [];
       for (var i = 0; i < list.length; i++) {
@@ -492,7 +591,7 @@
         seen[c.key] = true;
         if (!c.last || entry.last_message.id >= c.last.id) { c.last = entry.last_message; }
         applyReadAt(c, entry.last_message);
-        c.unread = c === current && viewing() ? 0 : entry.unread;
+        c.unread = entry.unread;
         if (c === current && entry.unread) { markRead(c); }
       }
       for (var k in convs) {
@@ -533,7 +632,7 @@
       epoch += 1;
       connected = true;
       setStatus('connected');
-      catchUp();
+      if (ready) { catchUp(); }  // else start() catches up once /api/me answers
     });
     socket.on('disconnect', function (reason) {
       connected = false;
@@ -559,6 +658,81 @@
     socket.on('read', onRead);
     socket.on('presence', onPresence);
     socket.on('typing', onTyping);
+    socket.on('message-edited', onChanged);
+    socket.on('message-deleted', function (e) {
+      if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+    });
+  }
+
+  // -- edits and deletes (contract v2.0) -------------------------------------------
+
+  var changes = 0;  // bumped by every edit or delete: the screen redraws every bubble
+
+  function onChanged(m) {
+    if (!m || typeof m.id !== 'number') { return; }
+    for (var k in convs) {
+      if (!Object.prototype.hasOwnProperty.call(convs, k)) { continue; }
+      var c = convs[k];
+      var old = c.byId[m.id] || (c.last && c.last.id === m.id ? c.last : null);
+      if (!old) { continue; }
+      old.deleted = !!m.deleted;
+      old.content = m.deleted ? '' : m.content;
+      if (m.edited_at) { old.edited_at = m.edited_at; }
+      if (m.rev) { old.rev = m.rev; }
+      if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
+      changes += 1;
+      refresh(c);
+      renderList();
+      saveSoon(c);
+      return;
+    }
+  }
+
+  var editing = null;  // {id, c}: the own message the composer is changing
+
+  function startEditing(c) {
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (me && sameId(m.from, me.id) && !m.deleted) {
+        editing = {id: m.id, c: c};
+        ui.input.value = m.content;
+        toggle(ui.form, 'is-editing', true);
+        c.notice = 'Editing your message: Enter saves, Escape cancels.';
+        refresh(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function stopEditing() {
+    if (!editing) { return; }
+    var c = editing.c;
+    editing = null;
+    toggle(ui.form, 'is-editing', false);
+    ui.input.value = '';
+    c.notice = '';
+    refresh(c);
+  }
+
+  function saveEdit() {
+    var e = editing;
+    var text = String(ui.input.value).trim();
+    if (!text) { return; }
+    emit('edit', {id: e.id, content: text}, function (err, ack) {
+      if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
+        e.c.notice = 'Not saved: ' + ((ack && ack.error && ack.error.message) || 'try again');
+        refresh(e.c);
+      }
+    });
+    stopEditing();
+  }
+
+  function deleteMessage(id) {
+    if (!window.confirm('Delete this message for everyone?')) { return; }
+    emit('delete', {id: id}, function (err, ack) {
+      if (ack && ack.ok) { onChanged({id: id, deleted: true, content: ''}); }
+    });
   }
 
   function unsync() {
@@ -568,9 +742,12 @@
   }
 
   function catchUp() {
-    // After any (re)connection: the open conversation and the list, by id.
+    // After any (re)connection: the open conversation and the list, by id, then
+    // whatever the outbox holds.
+    connectedOnce = true;
     if (current) { sync(current); }
     loadList();
+    restartOutbox();
   }
 
   function checkSession() {
@@ -601,27 +778,41 @@
     var isNew = !c.byId[m.id] && !(c.last && c.last.id >= m.id);
     if (c.loaded) {
       addMessages(c, [m], c.synced && !c.syncing);
-      saveConv(c);
     } else if (!c.last || m.id > c.last.id) {
       c.last = m;
     }
     if (!mine) {
       c.typingUntil = 0;
-      if (isNew && c === current && viewing()) {
-        markRead(c);
-      } else if (isNew) {
-        c.unread += 1;
-      }
+      c.other.online = true;  // they just wrote
+      if (isNew) { c.unread += 1; }
       if (isNew && document.hidden) {
         unseen += 1;
         updateTitle();
+        notify(c, m);
       }
       if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
     }
     if (!c.other.username) { loadList(); }
-    saveList();
+    refresh(c);  // on screen first; the cache is written in a task of its own
     renderList();
-    refresh(c);
+    saveSoon(c);
+  }
+
+  var saveTimer = null;
+  var toSave = {};
+
+  function saveSoon(c) {
+    toSave[c.key] = c;
+    if (saveTimer) { return; }
+    saveTimer = window.setTimeout(function () {
+      saveTimer = null;
+      var list = toSave;
+      toSave = {};
+      for (var k in list) {
+        if (Object.prototype.hasOwnProperty.call(list, k)) { saveConv(list[k]); }
+      }
+      saveList();
+    }, 0);
   }
 
   function onRead(e) {
@@ -678,20 +869,40 @@
     return !document.hidden && panelOpen && !!current;
   }
 
+  // The newest message of the other's that the user can see: the tab is
+  // visible, the panel open, and the message's foot is inside the scroll box.
+  function visibleUpTo(c) {
+    if (c !== current || !viewing() || !ui.messages.children.length) { return 0; }
+    var box = ui.content.getBoundingClientRect();
+    if (!box.height) { return 0; }
+    var kids = ui.messages.children;
+    for (var i = kids.length - 1; i >= 0; i--) {
+      var li = kids[i];
+      var id = li.getAttribute('data-id');
+      if (!id || !/\bchat-other\b/.test(li.className)) { continue; }
+      if (li.getBoundingClientRect().bottom <= box.bottom + 2) { return parseInt(id, 10); }
+    }
+    return 0;
+  }
+
   function markRead(c) {
     if (!socket || c !== current || !viewing()) { return; }
-    var upTo = newestId(c);
-    var unreadHere = c.unread > 0;
+    var upTo = visibleUpTo(c);
+    var unreadHere = false;
+    var left = 0;
+    var now = new Date().toISOString();
     for (var i = 0; i < c.msgs.length; i++) {
       var m = c.msgs[i];
-      if (!sameId(m.from, me.id) && !m.read_at) { unreadHere = true; m.read_at = new Date().toISOString(); }
+      if (sameId(m.from, me.id) || m.read_at) { continue; }
+      if (m.id <= upTo) { unreadHere = true; m.read_at = now; } else { left += 1; }
     }
-    c.unread = 0;
+    var before = c.unread;
+    c.unread = c.loaded ? left : c.unread;
     if (upTo > c.readSent && unreadHere) {
       c.readSent = upTo;
       emit('read', {'with': c.other.id, up_to: upTo});
     }
-    renderList();
+    if (unreadHere || before !== c.unread) { renderList(); updateJump(c); }
   }
 
   function clientId() {
@@ -707,32 +918,56 @@
     return 'c-' + Date.now().toString(36) + '-' + rand;
   }
 
+  function codePoints(text) {
+    return text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length;
+  }
+
+  function tooLong(text) {
+    return codePoints(String(text).trim()) > MAX_LENGTH;
+  }
+
   function send(c, text) {
     text = String(text).trim();
-    if (!text || !me) { return false; }
+    if (!text || !me || codePoints(text) > MAX_LENGTH) { return false; }
     var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
-             sent_at: new Date().toISOString(), status: 'pending', error: null};
+             sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
     c.pending.push(p);
     c.notice = '';
-    transmit(c, p);
+    flushOutbox();  // on the wire first; then the screen and the cache
     refresh(c, true);
+    saveOutbox();
     return true;
   }
 
-  // A retry sends the same client_id again, so the server never stores it twice.
+  // One message at a time, so they arrive in the order they were written. A
+  // resend carries the same client_id, so the server never stores it twice.
   function transmit(c, p) {
+    var gen = flushGen;
+    flushing = true;
     p.status = 'pending';
     p.error = null;
+    window.setTimeout(function () { refresh(c); }, 0);
     emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
-      if (c.pending.indexOf(p) < 0) { return; }  // already arrived through a catch-up
+      if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
+      flushing = false;
+      if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
       if (err || !ack || !ack.ok) {
-        p.status = 'failed';
         p.error = ack && ack.error ? ack.error : {code: 'timeout', message: 'No answer from the server.'};
+        p.status = FINAL[p.error.code] ? 'refused' : 'failed';
+        saveOutbox();
         refresh(c);
+        if (p.status === 'failed') {
+          window.clearTimeout(flushTimer);
+          flushTimer = window.setTimeout(flushOutbox, RETRY_AFTER);
+        } else {
+          flushOutbox();
+        }
         return;
       }
+      ack.message.delivered = ack.delivered !== false;
       addMessages(c, [ack.message], c.synced && !c.syncing);
       dropPending(c, ack.message);
+      if (typeof ack.delivered === 'boolean') { c.other.online = ack.delivered; }
       c.notice = ack.delivered === false
         ? nameOf(c.other) + ' is offline \u2014 they will see it when they come back.'
         : '';
@@ -740,15 +975,54 @@
       saveList();
       renderList();
       refresh(c);
+      flushOutbox();
     });
   }
 
   function retry(clientIdValue) {
     if (!current) { return; }
     for (var i = 0; i < current.pending.length; i++) {
-      if (current.pending[i].client_id === clientIdValue) { transmit(current, current.pending[i]); }
+      if (current.pending[i].client_id === clientIdValue) { current.pending[i].status = 'queued'; }
     }
+    flushOutbox();
     refresh(current);
+  }
+
+  // A refused message becomes the draft again, with the reason beside it.
+  function editRefused(clientIdValue) {
+    var c = current;
+    if (!c) { return; }
+    for (var i = 0; i < c.pending.length; i++) {
+      var p = c.pending[i];
+      if (p.client_id !== clientIdValue) { continue; }
+      c.pending.splice(i, 1);
+      var draft = ui.input.value.trim();
+      ui.input.value = draft ? p.content + '\n' + draft : p.content;
+      c.notice = p.error && p.error.message ? 'Not sent: ' + p.error.message : '';
+      saveOutbox();
+      saveDraft(c);
+      composerChanged();
+      refresh(c);
+      ui.input.focus();
+      return;
+    }
+  }
+
+  function saveDraft(c) {
+    c.draft = ui.input.value;
+    if (c.draft) { cache.set('draft:' + c.key, c.draft); } else { cache.remove([cache.name('draft:' + c.key)]); }
+  }
+
+  function composerChanged() {
+    autoGrow();
+    var left = MAX_LENGTH - codePoints(ui.input.value.trim());
+    var over = left < 0;
+    setText(ui.counter, left <= COUNTER_FROM ? String(left) : '');
+    toggle(ui.counter, 'is-over', over);
+    toggle(ui.form, 'is-over', over);
+    ui.counter.title = over ? 'Too long: ' + (-left) + ' characters over the limit of ' + MAX_LENGTH
+      : left + ' characters left';
+    ui.send.setAttribute('aria-disabled', over ? 'true' : 'false');
   }
 
   // -- building the widget -------------------------------------------------------
@@ -767,6 +1041,11 @@
     who.appendChild(ui.status);
     head.appendChild(ui.meAvatar);
     head.appendChild(who);
+    if (window.Notification) {
+      ui.notify = attrs(button('chat-icon-button chat-notify', 'Notify me of new messages', 'bell'),
+                        {'aria-pressed': 'false'});
+      head.appendChild(ui.notify);
+    }
     if (MODE === 'page') {
       ui.logout = button('chat-icon-button chat-logout', 'Log out', 'logout');
       ui.logout.setAttribute('data-chat-logout', '');
@@ -790,7 +1069,19 @@
     ui.list = attrs(el('ul', 'chat-list'), {'aria-label': 'Conversations'});
     side.appendChild(ui.list);
     ui.listEmpty = el('p', 'chat-empty', 'No conversations yet. Search for someone to start one.');
+    show(ui.listEmpty, false);
     side.appendChild(ui.listEmpty);
+    ui.listLoading = attrs(el('div', 'chat-skeleton'), {role: 'status', 'aria-label': 'Loading conversations'});
+    for (var i = 0; i < 4; i++) {
+      var row = el('div', 'chat-skeleton-row');
+      row.appendChild(el('span', 'chat-skeleton-avatar'));
+      var lines = el('span', 'chat-skeleton-lines');
+      lines.appendChild(el('span', 'chat-skeleton-line'));
+      lines.appendChild(el('span', 'chat-skeleton-line chat-skeleton-short'));
+      row.appendChild(lines);
+      ui.listLoading.appendChild(row);
+    }
+    side.appendChild(ui.listLoading);
     shell.appendChild(side);
 
     shell.appendChild(buildConversation());
@@ -830,16 +1121,35 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
+    if (MODE === 'docked') {
+      // Full screen on a phone, the conversation needs its own way out.
+      ui.closeConv = button('chat-icon-button chat-close chat-close-conv', 'Close chat', 'close');
+      header.appendChild(ui.closeConv);
+    }
     box.appendChild(header);
+    ui.conn = attrs(el('div', 'chat-conn'), {role: 'status'});
+    show(ui.conn, false);
+    box.appendChild(ui.conn);
 
     ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
     ui.older = button('chat-older', null, null, 'Load older messages');
     ui.messages = el('ul', 'chat-messages');
     ui.convEmpty = el('p', 'chat-conv-empty', 'No messages yet. Say hello!');
+    ui.convLoading = attrs(el('p', 'chat-conv-loading', 'Loading messages\u2026'), {role: 'status'});
+    show(ui.convEmpty, false);
+    show(ui.convLoading, false);
     ui.content.appendChild(ui.older);
     ui.content.appendChild(ui.convEmpty);
+    ui.content.appendChild(ui.convLoading);
     ui.content.appendChild(ui.messages);
-    box.appendChild(ui.content);
+    var scroller = el('div', 'chat-scroller');
+    scroller.appendChild(ui.content);
+    ui.jump = button('chat-jump', 'Scroll to the newest message', 'down');
+    ui.jumpText = el('span', 'chat-jump-text');
+    ui.jump.appendChild(ui.jumpText);
+    show(ui.jump, false);
+    scroller.appendChild(ui.jump);
+    box.appendChild(scroller);
 
     ui.typing = attrs(el('div', 'chat-typing'), {'aria-hidden': 'true'});
     box.appendChild(ui.typing);
@@ -852,7 +1162,9 @@
       'aria-label': 'Message', enterkeyhint: 'send'});
     ui.send = button('chat-send', 'Send', 'send');
     ui.send.type = 'submit';
+    ui.counter = attrs(el('span', 'chat-counter'), {'aria-live': 'polite'});
     ui.form.appendChild(ui.input);
+    ui.form.appendChild(ui.counter);
     ui.form.appendChild(ui.send);
     box.appendChild(ui.form);
     ui.container = box;
@@ -865,12 +1177,21 @@
   function setStatus(state) {
     var labels = {connecting: 'Connecting\u2026', connected: 'Connected',
                   reconnecting: 'Reconnecting\u2026', offline: 'Offline'};
+    var banners = {connecting: 'Connecting\u2026',
+                   reconnecting: 'No connection. Reconnecting\u2026 Messages wait and go out when it is back.',
+                   offline: 'Offline. Messages wait and go out when you are back.'};
     ui.status.setAttribute('data-state', state);
     setText(ui.status, labels[state]);
+    ui.conn.setAttribute('data-state', state);
+    setText(ui.conn, banners[state] || '');
+    show(ui.conn, state !== 'connected');
     toggle(root, 'chat-is-offline', state !== 'connected');
+    if (current) { refresh(current); }
+    if (ui.list) { renderList(); }
   }
 
   function renderMe() {
+    renderNotifyToggle();
     setText(ui.meName, nameOf(me));
     setAvatar(ui.meAvatar, me && {avatar: me.avatar});
   }
@@ -887,7 +1208,8 @@
       if (ui.list.children[i] !== c.node) { ui.list.insertBefore(c.node, ui.list.children[i] || null); }
     }
     while (ui.list.children.length > order.length) { ui.list.removeChild(ui.list.lastChild); }
-    show(ui.listEmpty, !order.length);
+    show(ui.listEmpty, !order.length && listKnown);
+    show(ui.listLoading, !order.length && !listKnown);
     if (ui.badge) { setText(ui.badge, total ? (total > 99 ? '99+' : total) : ''); }
   }
 
@@ -913,6 +1235,7 @@
   }
 
   function updateItem(c) {
+    if (c.last && c.last.conversation) { c.node.setAttribute('data-conversation-id', c.last.conversation); }
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
@@ -925,11 +1248,11 @@
     setText(n.unread, c.unread ? (c.unread > 99 ? '99+' : c.unread) : '');
     setTime(n.time, last ? last.sent_at : '');
     setAvatar(n.avatar, c.other);
-    toggle(c.node, 'online', !!c.other.online);
+    toggle(c.node, 'online', connected && !!c.other.online);
     toggle(c.node, 'active', c === current);
     toggle(c.node, 'has-unread', c.unread > 0);
     toggle(c.node, 'is-typing', typing);
-    var label = nameOf(c.other) + (c.other.online ? ', online' : '') +
+    var label = nameOf(c.other) + (connected && c.other.online ? ', online' : '') +
       (c.unread ? ', ' + c.unread + ' unread' : '') + (preview ? ': ' + preview : '');
     c.node.firstChild.setAttribute('aria-label', label);
     if (c === current) { c.node.firstChild.setAttribute('aria-current', 'true'); } else {
@@ -941,23 +1264,30 @@
     if (c !== current) { return; }
     renderHeader(c);
     renderMessages(c, toBottom);
+    markRead(c);
     setText(ui.typing, isTyping(c) ? nameOf(c.other) + ' is typing\u2026' : '');
     toggle(ui.typing, 'is-active', isTyping(c));
     setText(ui.notice, c.notice);
     show(ui.notice, !!c.notice);
   }
 
+  // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
-    setText(ui.otherState, c.other.online ? 'online' : 'offline');
-    toggle(ui.otherState, 'is-online', !!c.other.online);
+    setText(ui.otherState, connected ? (c.other.online ? 'online' : 'offline') : 'waiting for network…');
+    toggle(ui.otherState, 'is-online', connected && !!c.other.online);
+  }
+
+  function atBottom() {
+    var box = ui.content;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   }
 
   function renderMessages(c, toBottom) {
     var box = ui.content;
     var ul = ui.messages;
-    var atBottom = toBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    var wasAtBottom = toBottom || atBottom();
     var list = c.msgs.concat(c.pending);
     var kids = ul.children;
     // Append when the screen already shows a prefix of the list; else rebuild.
@@ -965,17 +1295,61 @@
     for (var i = 0; keep && i < kids.length; i++) {
       keep = kids[i].getAttribute('data-key') === msgKey(list[i]);
     }
+    var shown = keep ? kids.length : 0;
     if (!keep) {
       clear(ul);
       ul.setAttribute('data-conv', c.key);
     }
+    // Unread messages that arrive out of sight get a divider above the first;
+    // it moves down once everything above it has been read.
+    var fresh = firstUnread(c);
+    if (fresh !== null && (c.newFrom === null || fresh > c.newFrom) &&
+        (c.opening || !wasAtBottom || document.hidden)) {
+      c.newFrom = fresh;
+    }
+    if (c.loaded) { c.opening = false; }
     for (i = kids.length; i < list.length; i++) { ul.appendChild(buildBubble(list[i])); }
     var seenId = lastSeenOfMine(c);
     var lastMine = lastOfMine(c);
-    for (i = 0; i < list.length; i++) { updateBubble(kids[i], list[i], list[i - 1], seenId, lastMine); }
+    // Only the tail can change when nothing else did: the last bubble shown
+    // (its group may end), the new ones, and the pending ones.
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes].join('|');
+    var from = 0;
+    if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
+    ul.chatSig = sig;
+    for (i = from; i < list.length; i++) {
+      updateBubble(kids[i], list[i], list[i - 1], list[i + 1], seenId, lastMine, c.newFrom);
+    }
     show(ui.older, c.hasMore && c.msgs.length > 0);
     show(ui.convEmpty, c.loaded && !list.length);
-    if (atBottom) { box.scrollTop = box.scrollHeight; }
+    show(ui.convLoading, !c.loaded && !list.length && !c.notice);
+    if (wasAtBottom) { box.scrollTop = box.scrollHeight; }
+    updateJump(c);
+  }
+
+  function firstUnread(c) {
+    for (var i = 0; i < c.msgs.length; i++) {
+      var m = c.msgs[i];
+      if (!sameId(m.from, me && me.id) && !m.read_at && m.id > c.readSent) { return m.id; }
+    }
+    return null;
+  }
+
+  function unreadBelow(c) {
+    var n = 0;
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (!sameId(m.from, me && me.id) && !m.read_at && m.id > c.readSent) { n += 1; }
+    }
+    return n;
+  }
+
+  function updateJump(c) {
+    var n = unreadBelow(c);
+    var away = !atBottom();
+    setText(ui.jumpText, n ? n + ' new' : '');
+    ui.jump.setAttribute('aria-label', n ? 'Scroll to ' + n + ' new messages' : 'Scroll to the newest message');
+    show(ui.jump, away && (n > 0 || ui.content.scrollHeight - ui.content.scrollTop - ui.content.clientHeight > 400));
   }
 
   function lastSeenOfMine(c) {
@@ -992,44 +1366,140 @@
     return null;
   }
 
+  // Links: http, https and www only, built as elements with text nodes.
+  var LINK = /(\bhttps?:\/\/[^\s<>"]+|\bwww\.[^\s<>"]+)/gi;
+  var LINK_TAIL = /[.,;:!?'"\)\]]+$/;
+
+  function appendLinked(node, text) {
+    var at = 0;
+    var found;
+    LINK.lastIndex = 0;
+    while ((found = LINK.exec(text)) !== null) {
+      var url = found[0];
+      var tail = url.match(LINK_TAIL);
+      if (tail && !(tail[0].charAt(0) === ')' && url.indexOf('(') >= 0)) { url = url.slice(0, url.length - tail[0].length); }
+      if (!url || /^www\.$/i.test(url)) { continue; }
+      if (found.index > at) { node.appendChild(document.createTextNode(text.slice(at, found.index))); }
+      var href = /^www\./i.test(url) ? 'https://' + url : url;
+      var a = attrs(el('a', 'chat-link', url), {href: href, target: '_blank', rel: 'noopener noreferrer nofollow'});
+      node.appendChild(a);
+      at = found.index + url.length;
+      LINK.lastIndex = at;
+    }
+    if (at < text.length) { node.appendChild(document.createTextNode(text.slice(at))); }
+    return node;
+  }
+
+  function dayLabel(iso) {
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) { return ''; }
+    var d = new Date(ms);
+    var now = new Date();
+    if (sameDay(d, now)) { return 'Today'; }
+    if (sameDay(d, new Date(now.getTime() - 86400000))) { return 'Yesterday'; }
+    return DAYS[d.getDay()] + ', ' + d.getDate() + ' ' + MONTHS[d.getMonth()] +
+      (d.getFullYear() === now.getFullYear() ? '' : ' ' + d.getFullYear());
+  }
+
   function buildBubble(m) {
     var mine = me && sameId(m.from, me.id);
     var li = el('li', mine ? 'chat-self' : 'chat-other');
     li.setAttribute('data-key', msgKey(m));
+    var day = attrs(el('div', 'chat-day'), {role: 'separator'});
+    var divider = attrs(el('div', 'chat-new-divider', 'New messages'), {role: 'separator'});
+    show(day, false);
+    show(divider, false);
+    li.appendChild(day);
+    li.appendChild(divider);
     var bubble = el('div', 'chat-bubble');
-    bubble.appendChild(el('div', 'chat-text', m.content));
+    var text = el('div', 'chat-text');
+    bubble.appendChild(text);
     var meta = el('div', 'chat-meta');
-    meta.appendChild(timeNode('chat-stamp', true));
-    meta.appendChild(el('span', 'chat-state'));
+    meta.appendChild(attrs(timeNode('chat-stamp', false), {'data-clock': '1'}));
+    var state = el('span', 'chat-state');
+    meta.appendChild(state);
     bubble.appendChild(meta);
+    var del = null;
+    if (mine) {
+      del = button('chat-delete', 'Delete this message', null, 'Delete');
+      show(del, false);
+      bubble.appendChild(del);
+    }
     li.appendChild(bubble);
+    li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
+                    text: text, del: del};
+    renderText(li, m);
     return li;
   }
 
-  function updateBubble(li, m, prev, seenId, lastMine) {
+  // The text of a bubble, or its tombstone; "edited" after a changed one.
+  function renderText(li, m) {
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content;
+    if (li.chatTextSig === sig) { return; }
+    li.chatTextSig = sig;
+    var text = li.chatParts.text;
+    clear(text);
+    toggle(li, 'is-deleted', !!m.deleted);
+    if (m.deleted) {
+      text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
+      return;
+    }
+    appendLinked(text, String(m.content));
+    if (m.edited_at) {
+      text.appendChild(document.createTextNode(' '));
+      text.appendChild(el('span', 'chat-edited', '(edited)'));
+    }
+  }
+
+  function closeInTime(a, b) {
+    return a && b && sameId(a.from, b.from) && Date.parse(b.sent_at) - Date.parse(a.sent_at) < GROUP_GAP &&
+      sameDay(new Date(Date.parse(a.sent_at)), new Date(Date.parse(b.sent_at)));
+  }
+
+  function updateBubble(li, m, prev, next, seenId, lastMine, newFrom) {
+    var parts = li.chatParts;
     var mine = me && sameId(m.from, me.id);
-    var grouped = prev && sameId(prev.from, m.from) &&
-      Date.parse(m.sent_at) - Date.parse(prev.sent_at) < GROUP_GAP;
-    if (m.id) { li.setAttribute('data-id', m.id); }
+    var isNewFrom = newFrom !== null && m.id === newFrom;
+    var grouped = closeInTime(prev, m) && !isNewFrom;
+    var groupEnd = !closeInTime(m, next) || (next && newFrom !== null && next.id === newFrom);
+    if (m.id) {
+      li.setAttribute('data-id', m.id);
+      li.setAttribute('data-message-id', m.id);
+    }
+    renderText(li, m);
+    if (parts.del) {
+      parts.del.setAttribute('data-delete', m.id || '');
+      show(parts.del, !!m.id && !m.deleted && !m.status);
+    }
+    var newDay = !prev || !sameDay(new Date(Date.parse(prev.sent_at)), new Date(Date.parse(m.sent_at)));
+    setText(parts.day, newDay ? dayLabel(m.sent_at) : '');
+    show(parts.day, newDay);
+    show(parts.divider, isNewFrom);
     toggle(li, 'chat-grouped', !!grouped);
-    toggle(li, 'chat-pending', m.status === 'pending');
-    toggle(li, 'chat-failed', m.status === 'failed');
-    var meta = li.firstChild.lastChild;
-    setTime(meta.firstChild, m.sent_at);
+    toggle(li, 'chat-group-end', !!groupEnd);
+    var status = m.status;
+    toggle(li, 'chat-pending', status === 'pending' || status === 'queued');
+    toggle(li, 'chat-failed', status === 'failed' || status === 'refused');
+    setTime(parts.stamp, m.sent_at);
     var state = '';
-    if (m.status === 'pending') { state = 'Sending\u2026'; }
-    else if (m.status === 'failed') { state = 'failed'; }
+    if (status === 'queued') { state = connected ? 'Sending\u2026' : 'Waiting for network\u2026'; }
+    else if (status === 'pending') { state = 'Sending\u2026'; }
+    else if (status === 'failed' || status === 'refused') { state = status; }
     else if (mine && m.id === seenId) { state = 'Seen'; }
-    else if (mine && m.id === lastMine) { state = 'Sent'; }
-    var stateNode = meta.lastChild;
+    else if (mine && m.id === lastMine) { state = m.delivered ? 'Delivered' : 'Sent'; }
+    show(parts.stamp, !!groupEnd || !!state);
+    show(parts.meta, !!groupEnd || !!state);
+    var stateNode = parts.state;
     var sig = state + (m.error ? m.error.message : '');
     if (stateNode.getAttribute('data-sig') === sig) { return; }
     stateNode.setAttribute('data-sig', sig);
     clear(stateNode);
-    if (state === 'failed') {
+    if (state === 'failed' || state === 'refused') {
       stateNode.appendChild(el('span', 'chat-error', 'Not sent: ' + (m.error && m.error.message || 'error')));
-      var again = button('chat-retry', null, null, 'Retry');
-      again.setAttribute('data-retry', m.client_id);
+      stateNode.appendChild(document.createTextNode(' '));
+      var again = state === 'failed' ? button('chat-retry', null, null, 'Retry now')
+        : button('chat-retry chat-edit', null, null, 'Edit');
+      again.setAttribute(state === 'failed' ? 'data-retry' : 'data-edit', m.client_id);
       stateNode.appendChild(again);
     } else {
       stateNode.appendChild(document.createTextNode(state));
@@ -1043,6 +1513,111 @@
 
   function updateTitle() {
     document.title = unseen ? '(' + unseen + ') ' + baseTitle : baseTitle;
+    updateFavicon();
+  }
+
+  // -- notifications: asked for from a click, shown only for a hidden tab ----------
+
+  var prefs = (function () {
+    try { return window.localStorage; } catch (e) { return null; }
+  }());
+
+  function pref(name, value) {
+    try {
+      if (value === undefined) { return prefs ? prefs.getItem('chat-pref:' + name) : null; }
+      if (prefs) { prefs.setItem('chat-pref:' + name, value); }
+    } catch (e) { /* private mode: the preference lasts this page */ }
+    return value;
+  }
+
+  function notifyWanted() {
+    return !!window.Notification && window.Notification.permission === 'granted' && pref('notify') === '1';
+  }
+
+  function renderNotifyToggle() {
+    if (!ui.notify) { return; }
+    var onNow = notifyWanted();
+    ui.notify.setAttribute('aria-pressed', onNow ? 'true' : 'false');
+    var label = onNow ? 'Notifications on (click to turn off)' : 'Notify me of new messages';
+    ui.notify.setAttribute('aria-label', label);
+    ui.notify.title = label;
+    toggle(ui.notify, 'is-on', onNow);
+  }
+
+  function toggleNotify() {
+    if (notifyWanted()) { pref('notify', '0'); renderNotifyToggle(); return; }
+    pref('notify', '1');
+    var asked = window.Notification.requestPermission(function () { renderNotifyToggle(); });
+    if (asked && asked.then) { asked.then(renderNotifyToggle); }
+    renderNotifyToggle();
+  }
+
+  function notify(c, m) {
+    if (notifyWanted()) {
+      try {
+        var n = new window.Notification(nameOf(c.other), {
+          body: String(m.content).slice(0, 160), tag: 'chat-' + c.key, icon: c.other.avatar || undefined});
+        n.onclick = function () { window.focus(); openConversation(c); n.close(); };
+      } catch (e) { /* some browsers only notify from a service worker */ }
+    }
+    if (pref('sound') === '1' || root.getAttribute('data-sound') === 'on') { chime(); }
+  }
+
+  var audio = null;
+
+  function chime() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.08, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.25);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.25);
+    } catch (e) { /* no sound then */ }
+  }
+
+  // The standalone page (or a host that asks with data-favicon="badge") shows
+  // the count of unseen messages on its favicon.
+  var favicon = null;
+
+  function updateFavicon() {
+    if (MODE !== 'page' && root.getAttribute('data-favicon') !== 'badge') { return; }
+    var link = document.querySelector('link[rel~="icon"]');
+    if (!link) { return; }
+    if (!favicon) { favicon = {link: link, href: link.getAttribute('href'), img: null}; }
+    if (!unseen) { favicon.link.setAttribute('href', favicon.href); return; }
+    var canvas = document.createElement('canvas');
+    if (!canvas.getContext) { return; }
+    canvas.width = canvas.height = 64;
+    var g = canvas.getContext('2d');
+    function draw() {
+      try {
+        g.clearRect(0, 0, 64, 64);
+        if (favicon.img && favicon.img.complete) { g.drawImage(favicon.img, 0, 0, 64, 64); }
+        g.fillStyle = '#dc2626';
+        g.beginPath();
+        g.arc(42, 22, 22, 0, 2 * Math.PI);
+        g.fill();
+        g.fillStyle = '#fff';
+        g.font = 'bold 30px sans-serif';
+        g.textAlign = 'center';
+        g.textBaseline = 'middle';
+        g.fillText(unseen > 9 ? '9+' : String(unseen), 42, 24);
+        favicon.link.setAttribute('href', canvas.toDataURL('image/png'));
+      } catch (e) { /* a tainted canvas: keep the plain icon */ }
+    }
+    if (!favicon.img) {
+      favicon.img = new window.Image();
+      favicon.img.onload = draw;
+      favicon.img.src = favicon.href;
+    }
+    draw();
   }
 
   function renderSearch(users) {
@@ -1068,10 +1643,12 @@
   // -- actions -----------------------------------------------------------------------
 
   function openConversation(c) {
-    if (current && current !== c) { current.draft = ui.input.value; }
+    if (current && current !== c) { saveDraft(current); current.newFrom = null; }
+    if (current !== c) { c.newFrom = null; c.opening = true; }
     current = c;
     cache.set('open', c.key);
     ui.input.value = c.draft || '';
+    composerChanged();
     show(ui.container, true);
     show(ui.placeholder, false);
     toggle(root, 'chat-view-conv', true);
@@ -1156,10 +1733,15 @@
     });
     on(ui.form, 'submit', function (e) {
       e.preventDefault();
-      if (current && send(current, ui.input.value)) {
+      if (editing) {
+        saveEdit();
+      } else if (current && tooLong(ui.input.value)) {
+        current.notice = 'Messages are at most ' + MAX_LENGTH + ' characters: shorten it to send.';
+        refresh(current);
+      } else if (current && send(current, ui.input.value)) {
         ui.input.value = '';
-        current.draft = '';
-        autoGrow();
+        saveDraft(current);
+        composerChanged();
       }
       ui.input.focus();
     });
@@ -1168,28 +1750,51 @@
       if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         ui.send.click();
+      } else if ((e.key === 'ArrowUp' || e.keyCode === 38) && !ui.input.value && current &&
+                 !editing && startEditing(current)) {
+        e.preventDefault();  // up-arrow in an empty box edits your last message
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && editing) {
+        e.preventDefault();
+        stopEditing();
       }
     });
     on(ui.input, 'input', function () {
-      autoGrow();
+      composerChanged();
+      if (current) { saveDraft(current); }
       var now = Date.now();
       if (current && ui.input.value.trim() && now - lastTypingSent > TYPING_EVERY && connected) {
         lastTypingSent = now;
         emit('typing', {to: current.other.id});
       }
     });
+    var scrollTimer = null;
     on(ui.content, 'scroll', function () {
       if (current && ui.content.scrollTop < 40) { loadOlder(current); }
+      if (scrollTimer) { return; }
+      scrollTimer = window.setTimeout(function () {
+        scrollTimer = null;
+        if (current) { markRead(current); updateJump(current); }
+      }, 120);
+    });
+    on(ui.jump, 'click', function () {
+      ui.content.scrollTop = ui.content.scrollHeight;
+      if (current) { markRead(current); updateJump(current); }
     });
     on(ui.older, 'click', function () { if (current) { loadOlder(current); } });
     on(ui.messages, 'click', function (e) {
       var b = closest(e.target, '[data-retry]');
       if (b) { retry(b.getAttribute('data-retry')); }
+      var edit = closest(e.target, '[data-edit]');
+      if (edit) { editRefused(edit.getAttribute('data-edit')); }
+      var del = closest(e.target, '[data-delete]');
+      if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
+    if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {
       on(ui.launcher, 'click', function () { setPanel(!panelOpen); if (panelOpen) { ui.search.focus(); } });
       on(ui.close, 'click', function () { setPanel(false); ui.launcher.focus(); });
+      on(ui.closeConv, 'click', function () { setPanel(false); ui.launcher.focus(); });
       on(ui.panel, 'keydown', function (e) {
         if (e.key === 'Escape') { setPanel(false); ui.launcher.focus(); }
       });
@@ -1207,12 +1812,25 @@
       if (current) { markRead(current); }
     });
     window.setInterval(refreshTimes, 30000);
+    window.setInterval(checkPresence, PRESENCE_EVERY);
+    on(window, 'offline', function () {
+      // The browser knows the network is gone: say so now, not after a ping timeout.
+      if (socket && socket.connected) { socket.io.engine.close(); }
+      connected = false;
+      setStatus('reconnecting');
+    });
+    on(window, 'online', function () {
+      if (socket && !socket.connected && !stopped) { socket.disconnect(); socket.connect(); }
+    });
   }
 
   // -- session -------------------------------------------------------------------
 
   function restoreFromCache() {
-    var list = cache.get('list') || [];
+    var saved = cache.get('list');
+    var list = saved || [];
+    if (saved) { listKnown = true; }
+    restoreOutbox();
     for (var i = 0; i < list.length; i++) {
       if (!list[i] || !list[i].other) { continue; }
       var c = conversation(list[i].other);
@@ -1262,11 +1880,16 @@
       renderMe();
       ready = true;
       renderList();
-      if (current) { refresh(current, true); sync(current); }
-      loadList();
-      connect();
+      if (connected) {
+        catchUp();  // the list is fetched once, after the socket is there to miss nothing
+      } else {
+        if (current) { refresh(current, true); sync(current); }
+        // No socket yet (slow link, or blocked): do not leave the list waiting for it.
+        window.setTimeout(function () { if (!connectedOnce && !stopped) { loadList(); } }, 2500);
+      }
       if (queuedOpen !== null) { openUser(queuedOpen); queuedOpen = null; }
     });
+    connect();  // the socket opens alongside /api/me: it needs only the session cookie
   }
 
   function signedOut() {
@@ -1307,7 +1930,9 @@
     mode: MODE,
     // For tests and host pages: the conversation state is read-only by contract.
     conversation: function (userId) { return convs[key(userId)] || null; },
-    me: function () { return me; }
+    me: function () { return me; },
+    // An optional chime with notifications of a hidden tab.
+    setSound: function (onOff) { pref('sound', onOff ? '1' : '0'); }
   };
   window.ChatWidget = ChatWidget;
 

@@ -72,7 +72,7 @@ def test_server_restart_reconnects_and_catches_up(open_chat, server):
     if failed.count():  # the send outlived its timeout: retrying must not duplicate it
         failed.first.click()
     expect(alice.bubble("written while cut off", "self").locator(".chat-state")).to_have_text(
-        re.compile("Sent|Seen"))
+        re.compile("Sent|Delivered|Seen"))
     expect(bob.bubble("written while cut off", "other")).to_have_count(1)
     expect(alice.page.locator(".chat-content ul li")).to_have_count(4)
     expect(bob.page.locator(".chat-content ul li")).to_have_count(4)
