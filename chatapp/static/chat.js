@@ -1434,12 +1434,13 @@
 
   // The text of a bubble, or its tombstone; "edited" after a changed one.
   function renderText(li, m) {
-    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content;
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + attachmentKey(m) + '|' + m.content;
     if (li.chatTextSig === sig) { return; }
     li.chatTextSig = sig;
     var text = li.chatParts.text;
     clear(text);
     toggle(li, 'is-deleted', !!m.deleted);
+    renderAttachments(li, m.deleted ? [] : (m.attachments || []));
     if (m.deleted) {
       text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
       return;
@@ -1448,6 +1449,62 @@
     if (m.edited_at) {
       text.appendChild(document.createTextNode(' '));
       text.appendChild(el('span', 'chat-edited', '(edited)'));
+    }
+  }
+
+  function attachmentKey(m) {
+    var ids = [];
+    var files = m.attachments || [];
+    for (var i = 0; i < files.length; i++) { ids.push(files[i] && files[i].id); }
+    return ids.join(',');
+  }
+
+  // Only chat's own paths: never another origin's URL from a message.
+  function localPath(url) {
+    return typeof url === 'string' && url.charAt(0) === '/' && url.charAt(1) !== '/' &&
+      url.charAt(1) !== '\\';
+  }
+
+  function fileSize(n) {
+    if (typeof n !== 'number' || n < 0) { return ''; }
+    if (n < 1024) { return n + ' B'; }
+    if (n < 1048576) { return Math.round(n / 1024) + ' KB'; }
+    return (Math.round(n / 104857.6) / 10) + ' MB';
+  }
+
+  // Images as thumbnails that open the full image; other files as cards
+  // (name, size) that download.
+  // (Beside the text, not in it: .chat-text stays the message's words.)
+  function renderAttachments(li, files) {
+    var box = li.chatParts.files;
+    if (!box) {
+      if (!files.length) { return; }
+      box = li.chatParts.files = el('div', 'chat-attachments');
+      var text = li.chatParts.text;
+      text.parentNode.insertBefore(box, text.nextSibling);
+    }
+    clear(box);
+    show(box, files.length > 0);
+    for (var i = 0; i < files.length; i++) {
+      var f = files[i];
+      if (!f || !localPath(f.url)) { continue; }
+      var name = String(f.name || 'file');
+      if (f.thumb_url && localPath(f.thumb_url)) {
+        var open = attrs(el('a', 'chat-image'), {href: f.url, target: '_blank', rel: 'noopener'});
+        var img = attrs(el('img', 'chat-attachment'), {src: f.thumb_url, alt: name, loading: 'lazy'});
+        if (f.width > 0 && f.height > 0) {
+          var scale = Math.min(1, 320 / Math.max(f.width, f.height));
+          img.setAttribute('width', String(Math.max(1, Math.round(f.width * scale))));
+          img.setAttribute('height', String(Math.max(1, Math.round(f.height * scale))));
+        }
+        open.appendChild(img);
+        box.appendChild(open);
+      } else {
+        var card = attrs(el('a', 'chat-attachment chat-file'), {href: f.url, download: name});
+        card.appendChild(el('span', 'chat-file-name', name));
+        card.appendChild(el('span', 'chat-file-size', fileSize(f.size)));
+        box.appendChild(card);
+      }
     }
   }
 
