@@ -277,6 +277,8 @@ def send_message(state, sender, data, sid=None):
             return _ack(state, sender, row, members, duplicate=True)
     reply = None
     if reply_to is not None:
+        if cid is None:  # addressed by user id: the pair's conversation, if any yet
+            cid = direct_conversation(state, sender, other)
         reply = _reply_target(state, reply_to, cid)
     if not state.limiter.allow(sender):
         raise errors.rate_limited()

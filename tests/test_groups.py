@@ -322,6 +322,13 @@ def test_direct_conversation_by_id_and_reply_quotes(auth):
     assert reply["reply_to"] == {"id": first["id"], "from": uid(a), "content": "q" * 200,
                                  "deleted": False}
     assert got(sa_, "message") == [reply]
+    # addressed by user id, as a v1 client would, the reply is just as good
+    again = ok(emit(sa_, "chat-to", {"to": uid(b), "content": "and you",
+                                      "reply_to": reply["id"]}))["message"]
+    assert again["reply_to"]["id"] == reply["id"] and again["conversation"] == cid
+    other = auth.register("carol")
+    error(emit(sa_, "chat-to", {"to": uid(other), "content": "x", "reply_to": reply["id"]}),
+          "invalid")
     # deleting the original turns every quote into a tombstone
     assert a.delete(f"{API}/messages/{first['id']}").status_code == 204
     page = a.get(f"{API}/conversations/{uid(b)}/messages").json["messages"]

@@ -680,6 +680,14 @@
       if (m.edited_at) { old.edited_at = m.edited_at; }
       if (m.rev) { old.rev = m.rev; }
       if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
+      // Replies quoting it quote what it says now (or its tombstone).
+      for (var i = 0; i < c.msgs.length; i++) {
+        var q = c.msgs[i].reply_to;
+        if (q && q.id === m.id) {
+          c.msgs[i].reply_to = {id: q.id, from: q.from, deleted: !!m.deleted,
+                                content: m.deleted ? '' : String(m.content).slice(0, 200)};
+        }
+      }
       changes += 1;
       refresh(c);
       renderList();
@@ -728,6 +736,60 @@
     stopEditing();
   }
 
+  var replying = null;  // {id, from, content, c}: the message the next one answers
+
+  function startReplying(id) {
+    var m = current && current.byId[id];
+    if (!m || m.deleted) { return; }
+    if (editing) { stopEditing(); }
+    replying = {id: m.id, from: m.from, content: String(m.content), c: current};
+    setText(ui.replyText, 'Replying to ' + (sameId(m.from, me.id) ? 'yourself' : nameOf(current.other)) +
+      ': ' + String(m.content).slice(0, 200));
+    show(ui.replyBar, true);
+    ui.input.focus();
+  }
+
+  function stopReplying() {
+    replying = null;
+    show(ui.replyBar, false);
+  }
+
+  function scrollToMessage(id) {
+    var li = ui.messages.querySelector('li[data-message-id="' + id + '"]');
+    if (!li) { return; }
+    li.scrollIntoView({block: 'center'});
+    toggle(li, 'is-highlighted', true);
+    window.setTimeout(function () { toggle(li, 'is-highlighted', false); }, 1500);
+  }
+
+  // -- blocks: whom this user blocked (the server enforces it both ways) --------------
+
+  var blocked = {};
+
+  function loadBlocks() {
+    api('/blocks', function (err, data) {
+      if (err || !data || !data.users) { return; }
+      blocked = {};
+      for (var i = 0; i < data.users.length; i++) { blocked[key(data.users[i].id)] = true; }
+      if (current) { renderHeader(current); }
+    });
+  }
+
+  function toggleBlock() {
+    var c = current;
+    if (!c) { return; }
+    var was = !!blocked[c.key];
+    if (!was && !window.confirm('Block ' + nameOf(c.other) +
+        '? Neither of you can write to the other until you unblock.')) { return; }
+    request(was ? 'DELETE' : 'PUT', PREFIX + '/api/blocks/' + encodeURIComponent(c.other.id), undefined,
+      function (err) {
+        if (err) { return; }
+        if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
+        c.notice = was ? '' : 'You blocked ' + nameOf(c.other) + '. Unblock to write again.';
+        refresh(c);
+      });
+  }
+
   function deleteMessage(id) {
     if (!window.confirm('Delete this message for everyone?')) { return; }
     emit('delete', {id: id}, function (err, ack) {
@@ -748,6 +810,37 @@
     if (current) { sync(current); }
     loadList();
     restartOutbox();
+    catchUpChanges();
+    loadBlocks();
+  }
+
+  // Edits and deletes missed while away, through the server-wide change number
+  // (`rev`, kept in the cache): new messages come with each conversation's own
+  // catch-up above; what changed in messages already shown is applied here.
+  var syncingRevs = false;
+
+  function catchUpChanges() {
+    if (syncingRevs) { return; }
+    var since = cache.get('rev');
+    syncingRevs = true;
+    if (typeof since !== 'number') {
+      api('/sync', function (err, data) {  // a first start: only where to begin
+        syncingRevs = false;
+        if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
+      });
+      return;
+    }
+    (function page(from) {
+      api('/sync?since=' + from + '&limit=500', function (err, data) {
+        if (err || !data || typeof data.rev !== 'number') { syncingRevs = false; return; }
+        var list = data.messages || [];
+        for (var i = 0; i < list.length; i++) {
+          if (list[i] && (list[i].deleted || list[i].edited_at)) { onChanged(list[i]); }
+        }
+        cache.set('rev', data.rev);
+        if (data.has_more && data.rev > from) { page(data.rev); } else { syncingRevs = false; }
+      });
+    }(since));
   }
 
   function checkSession() {
@@ -931,6 +1024,11 @@
     if (!text || !me || codePoints(text) > MAX_LENGTH) { return false; }
     var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
+    if (replying && replying.c === c) {
+      p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
+                    deleted: false};
+      stopReplying();
+    }
     c.pending.push(p);
     c.notice = '';
     flushOutbox();  // on the wire first; then the screen and the cache
@@ -947,7 +1045,9 @@
     p.status = 'pending';
     p.error = null;
     window.setTimeout(function () { refresh(c); }, 0);
-    emit('chat-to', {to: c.other.id, content: p.content, client_id: p.client_id}, function (err, ack) {
+    var payload = {to: c.other.id, content: p.content, client_id: p.client_id};
+    if (p.reply_to) { payload.reply_to = p.reply_to.id; }
+    emit('chat-to', payload, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
       if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
@@ -1121,6 +1221,8 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
+    ui.block = attrs(el('button', 'chat-block', 'Block'), {type: 'button', 'aria-pressed': 'false'});
+    header.appendChild(ui.block);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
       ui.closeConv = button('chat-icon-button chat-close chat-close-conv', 'Close chat', 'close');
@@ -1155,6 +1257,14 @@
     box.appendChild(ui.typing);
     ui.notice = attrs(el('p', 'chat-notice'), {role: 'status'});
     box.appendChild(ui.notice);
+
+    ui.replyBar = el('div', 'chat-reply-draft');
+    ui.replyText = el('span', 'chat-reply-draft-text');
+    ui.replyCancel = button('chat-reply-cancel', 'Cancel the reply', null, '\u00d7');
+    ui.replyBar.appendChild(ui.replyText);
+    ui.replyBar.appendChild(ui.replyCancel);
+    show(ui.replyBar, false);
+    box.appendChild(ui.replyBar);
 
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
@@ -1273,6 +1383,9 @@
 
   // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
+    var isBlocked = !!blocked[c.key];
+    setText(ui.block, isBlocked ? 'Unblock' : 'Block');
+    ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
     setText(ui.otherState, connected ? (c.other.online ? 'online' : 'offline') : 'waiting for network…');
@@ -1419,6 +1532,9 @@
     var state = el('span', 'chat-state');
     meta.appendChild(state);
     bubble.appendChild(meta);
+    var rep = button('chat-reply-button', 'Reply to this message', null, 'Reply');
+    show(rep, false);
+    bubble.appendChild(rep);
     var del = null;
     if (mine) {
       del = button('chat-delete', 'Delete this message', null, 'Delete');
@@ -1427,20 +1543,30 @@
     }
     li.appendChild(bubble);
     li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
-                    text: text, del: del};
+                    text: text, del: del, reply: rep};
     renderText(li, m);
     return li;
   }
 
   // The text of a bubble, or its tombstone; "edited" after a changed one.
   function renderText(li, m) {
-    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + attachmentKey(m) + '|' + m.content;
+    var q = m.reply_to;
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + attachmentKey(m) + '|' +
+      m.content + (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
     if (li.chatTextSig === sig) { return; }
     li.chatTextSig = sig;
     var text = li.chatParts.text;
     clear(text);
     toggle(li, 'is-deleted', !!m.deleted);
     renderAttachments(li, m.deleted ? [] : (m.attachments || []));
+    if (q && typeof q.id === 'number') {
+      var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
+      var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
+        : (me && sameId(q.from, me.id) ? 'You' : '');
+      if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
+      quote.appendChild(el('span', 'chat-reply-text', q.deleted ? 'Message deleted' : String(q.content)));
+      text.appendChild(quote);
+    }
     if (m.deleted) {
       text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
       return;
@@ -1524,6 +1650,8 @@
       li.setAttribute('data-message-id', m.id);
     }
     renderText(li, m);
+    parts.reply.setAttribute('data-reply', m.id || '');
+    show(parts.reply, !!m.id && !m.deleted && !m.status);
     if (parts.del) {
       parts.del.setAttribute('data-delete', m.id || '');
       show(parts.del, !!m.id && !m.deleted && !m.status);
@@ -1718,6 +1846,23 @@
     ui.input.focus();
   }
 
+  // A conversation by its contract v2.0 id (direct ones: this widget shows no groups yet).
+  function openConversationById(id) {
+    for (var k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last &&
+          sameId(convs[k].last.conversation, id)) {
+        openConversation(convs[k]);
+        return;
+      }
+    }
+    api('/conversations', function (err, data) {
+      var list = (!err && data && data.conversations) || [];
+      for (var i = 0; i < list.length; i++) {
+        if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
+      }
+    });
+  }
+
   function openUser(userId) {
     if (!ready) { queuedOpen = userId; setPanel(true); return; }
     var id = toId(userId);
@@ -1813,6 +1958,9 @@
       } else if ((e.key === 'Escape' || e.keyCode === 27) && editing) {
         e.preventDefault();
         stopEditing();
+      } else if ((e.key === 'Escape' || e.keyCode === 27) && replying) {
+        e.preventDefault();
+        stopReplying();
       }
     });
     on(ui.input, 'input', function () {
@@ -1843,10 +1991,16 @@
       if (b) { retry(b.getAttribute('data-retry')); }
       var edit = closest(e.target, '[data-edit]');
       if (edit) { editRefused(edit.getAttribute('data-edit')); }
+      var quote = closest(e.target, '[data-quote]');
+      if (quote) { scrollToMessage(quote.getAttribute('data-quote')); }
+      var rep = closest(e.target, '[data-reply]');
+      if (rep && rep.getAttribute('data-reply')) { startReplying(+rep.getAttribute('data-reply')); }
       var del = closest(e.target, '[data-delete]');
       if (del && del.getAttribute('data-delete')) { deleteMessage(+del.getAttribute('data-delete')); }
     });
     on(ui.back, 'click', backToList);
+    on(ui.block, 'click', toggleBlock);
+    on(ui.replyCancel, 'click', function () { stopReplying(); ui.input.focus(); });
     if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {
       on(ui.launcher, 'click', function () { setPanel(!panelOpen); if (panelOpen) { ui.search.focus(); } });
@@ -1982,6 +2136,7 @@
 
   var ChatWidget = {
     open: openUser,
+    openConversation: openConversationById,
     logout: logout,
     socket: null,
     mode: MODE,

@@ -73,3 +73,142 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     live = bob.page.locator(f'.chat-content li[data-message-id="{first}"]')
     expect(live.locator(".chat-text")).to_contain_text("first words, revised")
     expect(live.locator(".chat-edited")).to_have_count(1)
+
+
+def test_edits_and_deletes_missed_offline_are_caught_up_once(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    for text in ("one", "two", "three"):
+        alice.send(text)
+    bob.open_with(alice)
+    expect(bob.bubbles()).to_have_count(3)
+    ids = [alice.bubble(t, "self").get_attribute("data-message-id") for t in ("one", "two")]
+    expect(bob.page.locator(".chat-status")).to_have_attribute("data-state", "connected")
+    bob.page.wait_for_function("() => typeof JSON.parse(sessionStorage.getItem("
+                               "Object.keys(sessionStorage).filter(k => k.endsWith(':rev'))[0]"
+                               " || 'null')) === 'number'")
+
+    # Bob's network goes away; Alice edits one message, deletes another, writes a new one.
+    bob.context.set_offline(True)
+    expect(bob.page.locator(".chat-status")).not_to_have_attribute("data-state", "connected")
+    box = alice.page.locator("#chat-input")
+    alice.page.once("dialog", lambda d: d.accept())
+    one = alice.page.locator(f'.chat-content li[data-message-id="{ids[0]}"]')
+    one.hover()
+    one.locator(".chat-delete").click()
+    expect(one.locator(".chat-deleted")).to_have_count(1)
+    box.click()
+    box.press("ArrowUp")  # the last own message not deleted: "three"
+    expect(box).to_have_value("three")
+    box.press("Escape")
+    r = alice.session.patch(f"{alice.server.url}/chat/api/messages/{ids[1]}",
+                            json={"content": "two, corrected"}, timeout=5)
+    assert r.status_code == 200, r.text
+    alice.send("four")
+
+    # Back online: everything arrives, once.
+    bob.context.set_offline(False)
+    bob.wait_connected()
+    expect(bob.bubble("four", "other")).to_have_count(1)
+    expect(bob.page.locator(f'.chat-content li[data-message-id="{ids[0]}"] .chat-deleted')) \
+        .to_have_count(1)
+    two = bob.page.locator(f'.chat-content li[data-message-id="{ids[1]}"]')
+    expect(two.locator(".chat-text")).to_contain_text("two, corrected")
+    expect(two.locator(".chat-edited")).to_have_count(1)
+    expect(bob.bubbles()).to_have_count(4)
+
+
+def test_reply_quotes_and_scrolls_to_the_original(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("the question")
+    for n in range(25):
+        alice.send(f"filler {n}")
+    bob.open_with(alice)
+    expect(bob.bubbles()).to_have_count(26)
+    original = bob.bubble("the question", "other")
+    original_id = original.get_attribute("data-message-id")
+
+    # Bob replies to the first message: a preview above the box, then a quote.
+    original.hover()
+    original.locator(".chat-reply-button").click()
+    expect(bob.page.locator(".chat-reply-draft")).to_contain_text("the question")
+    bob.send("the answer")
+    expect(bob.page.locator(".chat-reply-draft")).to_be_hidden()
+    expect(bob.page.locator(".chat-content li.chat-failed")).to_have_count(0)
+    for page in (bob, alice):
+        answer = page.page.locator(".chat-content li").filter(has_text="the answer")
+        expect(answer.locator(".chat-reply")).to_contain_text("the question")
+        expect(answer.locator(".chat-reply")).to_have_attribute("data-quote", original_id)
+    # The quote scrolls to the original.
+    first = alice.page.locator(f'.chat-content li[data-message-id="{original_id}"]')
+    alice.page.locator(".chat-content li").filter(has_text="the answer") \
+        .locator(".chat-reply").click()
+    expect(first).to_be_in_viewport()
+
+    # Escape drops a reply in progress; a deleted original turns the quote into a tombstone.
+    last = bob.bubble("filler 24", "other")
+    last.hover()
+    last.locator(".chat-reply-button").click()
+    expect(bob.page.locator(".chat-reply-draft")).to_be_visible()
+    bob.page.locator("#chat-input").press("Escape")
+    expect(bob.page.locator(".chat-reply-draft")).to_be_hidden()
+    alice.page.once("dialog", lambda d: d.accept())
+    first.hover()
+    first.locator(".chat-delete").click()
+    bob.page.reload()
+    bob.wait_connected()
+    bob.open_with(alice)
+    quote = bob.page.locator(".chat-content li").filter(has_text="the answer").locator(".chat-reply")
+    expect(quote).to_contain_text("Message deleted")
+
+
+def test_open_conversation_by_id(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("hello")
+    cid = alice.page.evaluate(
+        "String(ChatWidget.conversation(%s).last.conversation)" % bob.user["id"])
+    expect(bob.item(alice)).to_have_attribute("data-conversation-id", cid)
+    bob.page.evaluate("ChatWidget.openConversation(%s)" % cid)
+    expect(bob.page.locator(".chat-header")).to_contain_text("alice")
+    expect(bob.bubble("hello", "other")).to_have_count(1)
+
+
+def test_block_and_unblock_from_the_conversation(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("hi")
+    bob.open_with(alice)
+    expect(bob.bubble("hi", "other")).to_have_count(1)
+    expect(bob.page.locator(".chat-header-state")).to_have_text("online")
+
+    block = alice.page.locator(".chat-block")
+    expect(block).to_have_text("Block")
+    alice.page.once("dialog", lambda d: d.accept())
+    block.click()
+    expect(block).to_have_text("Unblock")
+    expect(block).to_have_attribute("aria-pressed", "true")
+    # The blocked user sees the blocker offline, and neither can write.
+    expect(bob.page.locator(".chat-header-state")).to_have_text("offline")
+    bob.send("are you there?")
+    expect(bob.page.locator(".chat-content li.chat-failed .chat-error")).to_contain_text("blocked")
+    alice.send("not this either")
+    expect(alice.page.locator(".chat-content li.chat-failed")).to_have_count(1)
+    assert alice.session.get(f"{alice.server.url}/chat/api/blocks", timeout=5).json()[
+        "users"][0]["id"] == bob.user["id"]
+
+    # After a reload the button still knows; unblocking lets messages through again.
+    alice.page.reload()
+    alice.wait_connected()
+    alice.open_with(bob)
+    expect(block).to_have_text("Unblock")
+    block.click()
+    expect(block).to_have_text("Block")
+    expect(bob.page.locator(".chat-header-state")).to_have_text("online")
+    alice.send("friends again")
+    expect(bob.bubble("friends again", "other")).to_have_count(1)
