@@ -1,15 +1,18 @@
 """Benchmark chatapp's production server, optionally side by side with another.
 
     python bench/run.py [--scenario ws50 ...] [--repeat 3] [--db-url URL]
+                        [--server eventlet|gevent|gunicorn-gevent ...]
                         [--compare-url URL --compare-pid PID]
 
-Starts ``python wsgi.py`` (eventlet, rate limit off, a fresh SQLite database in
-a temporary directory unless ``--db-url``), registers users over HTTP, drives
-each scenario with real python-socketio clients in several processes and
-prints one table of medians. With ``--compare-url`` the same load runs against
-that server too, alternating run by run, and the ratios are printed.
+Starts each ``--server`` (default ``python wsgi.py`` on eventlet; rate limit
+off, a fresh SQLite database in a temporary directory unless ``--db-url``),
+registers users over HTTP, drives each scenario with real python-socketio
+clients in several processes and prints one table of medians. Servers (and
+``--compare-url``, another server of the same contract) take turns run by
+run, and the ratios to the compared server are printed.
 """
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     __package__ = "bench"
 
 from bench import scenarios, stats, users  # noqa: E402
-from bench.server import ChatServer, wait_ready  # noqa: E402
+from bench.server import SERVERS, ChatServer, wait_ready  # noqa: E402
 
 
 def parse_args(argv):
@@ -30,6 +33,8 @@ def parse_args(argv):
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario and server")
     p.add_argument("--procs", type=int, default=2, help="load-generator processes")
     p.add_argument("--db-url", help="SQLAlchemy URL instead of a fresh SQLite file")
+    p.add_argument("--server", action="append", choices=SERVERS,
+                   help="chatapp's server; repeat to compare several (default: eventlet)")
     p.add_argument("--compare-url", help="another server implementing the same contract")
     p.add_argument("--compare-pid", type=int, help="its process id, for RSS and CPU")
     p.add_argument("--compare-name", default="compare")
@@ -44,8 +49,10 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = args.scenario or list(scenarios.SCENARIOS)
     need = max(scenarios.SCENARIOS[n]["users"] for n in names)
-    with ChatServer(db_url=args.db_url) as server:
-        targets = [("chatapp", server.url, server.pid)]
+    kinds = args.server or ["eventlet"]
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(ChatServer(db_url=args.db_url, kind=k)) for k in kinds]
+        targets = [(_name(s.kind, kinds), s.url, s.pid) for s in servers]
         if args.compare_url:
             url = args.compare_url.rstrip("/")
             wait_ready(url)
@@ -72,8 +79,13 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, f, indent=1,
                       default=str)
-    bad = any(s.get("lost") or s.get("duplicates") for sc, srv, s in rows if srv == "chatapp")
+    bad = any(s.get("lost") or s.get("duplicates") for sc, srv, s in rows
+              if srv.startswith("chatapp"))
     return 1 if bad else 0
+
+
+def _name(kind, kinds):
+    return "chatapp" if kinds == ["eventlet"] else f"chatapp-{kind}"
 
 
 def _brief(r):
@@ -84,15 +96,17 @@ def _brief(r):
 
 
 def ratios(rows, other):
-    """chatapp / other for the headline figures of each scenario."""
+    """Each chatapp server / other for the headline figures of each scenario."""
     keys = ("msgs_per_s", "ack_p99", "e2e_p99", "victim_ack_p99", "rss_per_conn_kib")
     by = {(sc, srv): s for sc, srv, s in rows}
-    lines = [f"ratios chatapp / {other} (msg/s: higher is better; latency, memory: lower)"]
+    ours_names = [srv for srv in dict.fromkeys(srv for _, srv, _ in rows) if srv != other]
+    lines = [f"ratios to {other} (msg/s: higher is better; latency, memory: lower)"]
     for sc in dict.fromkeys(sc for sc, _, _ in rows):
-        ours, theirs = by.get((sc, "chatapp"), {}), by.get((sc, other), {})
-        cells = [f"{k}={ours[k] / theirs[k]:.2f}" for k in keys
-                 if ours.get(k) and theirs.get(k)]
-        lines.append(f"  {sc:10} " + "  ".join(cells))
+        for name in ours_names:
+            ours, theirs = by.get((sc, name), {}), by.get((sc, other), {})
+            cells = [f"{k}={ours[k] / theirs[k]:.2f}" for k in keys
+                     if ours.get(k) and theirs.get(k)]
+            lines.append(f"  {sc:10} {name:24} " + "  ".join(cells))
     return "\n".join(lines)
 
 

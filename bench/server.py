@@ -33,10 +33,15 @@ def wait_ready(url, proc=None, timeout=30):
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-class ChatServer:
-    """``python wsgi.py`` (eventlet) on a free port, with a fresh database."""
+SERVERS = ("eventlet", "gevent", "gunicorn-gevent")
 
-    def __init__(self, db_url=None, env=None):
+
+class ChatServer:
+    """chatapp's production server on a free port, with a fresh database:
+    ``python wsgi.py`` on eventlet (default) or gevent, or ``gunicorn -k gevent``."""
+
+    def __init__(self, db_url=None, env=None, kind="eventlet"):
+        self.kind = kind
         self.tmp = tempfile.TemporaryDirectory(prefix="chat-bench-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -45,21 +50,33 @@ class ChatServer:
                     "FLASK_CHAT_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1"}
         if db_url:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_url
+        if kind == "gevent":
+            self.env["CHATAPP_ASYNC_MODE"] = "gevent"
         self.env.update(env or {})
         self.proc = None
+
+    def command(self):
+        if self.kind == "gunicorn-gevent":
+            return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
+                    "--keep-alive", "60", "--worker-connections", "10000",
+                    "--no-control-socket", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
+        return [sys.executable, str(ROOT / "wsgi.py"), "--port", str(self.port)]
 
     def __enter__(self):
         self.log = open(Path(self.tmp.name) / "server.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "wsgi.py"), "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            self.command(), cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         wait_ready(self.url, self.proc)
         return self
 
     @property
     def pid(self):
-        return self.proc.pid
+        """The process that serves: gunicorn's worker, not its arbiter."""
+        if self.kind != "gunicorn-gevent":
+            return self.proc.pid
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            return int(f.read().split()[0])
 
     def __exit__(self, *exc):
         if self.proc.poll() is None:

@@ -7,8 +7,9 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
-from . import errors, inputs, ops, search, services, transport, uploads, users
+from . import errors, i18n, inputs, ops, search, services, transport, uploads, users
 from .errors import ChatError
+from .i18n import _l
 
 bp = Blueprint("chat", __name__, static_folder="static", template_folder="templates",
                static_url_path="/static")
@@ -37,7 +38,7 @@ def login_required_json(view):
 @login_required_json
 def me(uid):
     """The logged-in user."""
-    return {"user": users.to_dict(state(), current_user)}
+    return {"user": users.to_dict(state(), current_user), "locale": i18n.get_locale()}
 
 
 @bp.get("/api/users", endpoint="users")
@@ -48,7 +49,7 @@ def find_users(uid):
     limit = inputs.query_int("limit", current_app.config["CHAT_USER_SEARCH_LIMIT"], 1, 100)
     q = request.args.get("q", "").strip()
     if "\x00" in q:  # no name holds it, and PostgreSQL refuses it in a query
-        raise errors.invalid("`q` must not contain NUL.")
+        raise errors.invalid(_l("`q` must not contain NUL."))
     return {"users": services.find_users(st, uid, q, limit)}
 
 
@@ -77,11 +78,11 @@ def messages(uid, other_id):
     limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
     before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
-        raise errors.invalid("Give `before` or `after`, not both.")
+        raise errors.invalid(_l("Give `before` or `after`, not both."))
     rows, has_more = services.history(st, uid, other, before, after, limit)
     found = users.load(st, [other])
     if other not in found:
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     online = other in services.online_for(st, uid, [other])
     return {"me": users.to_dict(st, current_user), "other": users.to_dict(st, found[other], online),
             "messages": rows, "has_more": has_more}
@@ -108,7 +109,7 @@ def avatar(user_id):
         return errors.response(errors.not_found())
     user = users.load(st, [uid]).get(uid)
     if user is None:
-        return errors.response(errors.not_found("No such user."))
+        return errors.response(errors.not_found(_l("No such user.")))
     name = users.display_name(st, user) or "?"
     hue = int(hashlib.sha1(str(uid).encode()).hexdigest()[:6], 16) % 360
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" viewBox="0 0 40 40">'

@@ -3,6 +3,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import i18n
+from .i18n import _
+
 chat_cli = AppGroup("chat", help="Chat administration.")
 
 
@@ -12,9 +15,11 @@ def init_db():
     or bring chat's to this release's schema."""
     from . import migrate
 
+    i18n.use_environment_locale()
     state = current_app.extensions["chat"]
     migrate.prepare(state)
-    click.echo(f"Tables ready in {state.engine.url.render_as_string(hide_password=True)}")
+    click.echo(_("Tables ready in %(url)s",
+                 url=state.engine.url.render_as_string(hide_password=True)))
 
 
 @chat_cli.command("db-upgrade")

@@ -94,4 +94,12 @@ CHAT_UPLOAD_S3 = {}
 #: it, by the database's trigram index. ``0``: always the index.
 CHAT_SEARCH_SCAN_MAX = 20_000
 
+#: Languages offered (BCP 47 tags, e.g. ``["en", "zh-Hans"]``); ``None`` offers
+#: every language chat has a catalog for (English and Simplified Chinese).
+CHAT_LANGUAGES = None
+
+#: The language when neither the host, the ``chat_lang`` cookie nor
+#: ``Accept-Language`` picks an offered one.
+CHAT_DEFAULT_LANGUAGE = "en"
+
 CHAT_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.startswith("CHAT_")}

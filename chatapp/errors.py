@@ -1,5 +1,11 @@
-"""The one error type of the chat contract, and the one place its JSON body is built."""
+"""The one error type of the chat contract, and the one place its JSON body is built.
+
+Messages are lazy (``chatapp.i18n._l``): they are written in the language of
+the request (or socket) when the body is built; codes never change.
+"""
 from flask import jsonify
+
+from .i18n import _l
 
 #: The contract's code for each HTTP status chat answers with.
 HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -7,8 +13,10 @@ HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
 
 
 def body(code, message):
-    """The contract's error object: ``{"error": {"code", "message"}}``."""
-    return {"error": {"code": code, "message": message}}
+    """The contract's error object: ``{"error": {"code", "message"}}``.
+
+    ``str()`` translates a lazy message here, in the request's language."""
+    return {"error": {"code": code, "message": str(message)}}
 
 
 def response(exc):
@@ -18,7 +26,19 @@ def response(exc):
 
 def http_response(exc):
     """A Flask response for a werkzeug ``HTTPException`` under the chat API."""
-    return jsonify(body(HTTP_CODES.get(exc.code, "invalid"), exc.description)), exc.code
+    message = HTTP_MESSAGES.get(exc.code, exc.description)
+    return jsonify(body(HTTP_CODES.get(exc.code, "invalid"), message)), exc.code
+
+
+#: The message of an HTTP error werkzeug raises under the chat API (a wrong
+#: method, an unknown URL...), in the request's language; others keep
+#: werkzeug's own description.
+HTTP_MESSAGES = {
+    400: _l("Bad request."), 401: _l("Log in first."), 403: _l("You may not do that."),
+    404: _l("Not found."), 405: _l("This method is not allowed here."),
+    413: _l("The request is too large."), 415: _l("Unsupported."),
+    429: _l("Too many requests; wait a few seconds."), 500: _l("Something went wrong; try again."),
+}
 
 
 class ChatError(Exception):
@@ -41,43 +61,43 @@ def invalid(message):
     return ChatError("invalid", message, 400)
 
 
-def taken(message="That name is taken."):
+def taken(message=_l("That name is taken.")):
     return ChatError("taken", message, 409)
 
 
-def unauthorized(message="Log in first."):
+def unauthorized(message=_l("Log in first.")):
     return ChatError("unauthorized", message, 401)
 
 
-def forbidden(message="You may not do that."):
+def forbidden(message=_l("You may not do that.")):
     return ChatError("forbidden", message, 403)
 
 
-def not_found(message="Not found."):
+def not_found(message=_l("Not found.")):
     return ChatError("not_found", message, 404)
 
 
-def unknown_user(message="No such user."):
+def unknown_user(message=_l("No such user.")):
     return ChatError("unknown_user", message, 404)
 
 
-def empty(message="The message is empty."):
+def empty(message=_l("The message is empty.")):
     return ChatError("empty", message, 400)
 
 
 def too_long(limit):
-    return ChatError("too_long", f"Messages are at most {limit} characters.", 400)
+    return ChatError("too_long", _l("Messages are at most %(limit)s characters.", limit=limit), 400)
 
 
-def rate_limited(message="Too many messages; wait a few seconds."):
+def rate_limited(message=_l("Too many messages; wait a few seconds.")):
     return ChatError("rate_limited", message, 429)
 
 
-def unsupported(message="Unsupported."):
+def unsupported(message=_l("Unsupported.")):
     return ChatError("unsupported", message, 415)
 
 
-def internal(message="Something went wrong; try again."):
+def internal(message=_l("Something went wrong; try again.")):
     return ChatError("internal", message, 500)
 
 

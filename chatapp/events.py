@@ -12,8 +12,9 @@ from flask_login import current_user
 # CONNECT_ERROR data; the built-in one only says "Connection refused by server".
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
-from . import errors, realtime, services, transport, users
+from . import errors, i18n, realtime, services, transport, users
 from .errors import ChatError
+from .i18n import _l
 
 log = logging.getLogger("chatapp")
 
@@ -24,6 +25,7 @@ class ChatNamespace(Namespace):
         self.state = state
         self.handlers = {"chat-to": self.chat_to, "typing": self.typing,
                          "read": self.read, "edit": self.edit, "delete": self.delete}
+        self.locales = {}  # sid -> the language of the request that opened it
 
     def trigger_event(self, event, sid, *args):
         # A client may emit events named "connect"/"disconnect" on a live socket;
@@ -31,7 +33,7 @@ class ChatNamespace(Namespace):
         presence = self.state.presence
         if event in ("connect", "disconnect") and presence.user_of(sid) is not None \
                 and self.socketio.server.manager.is_connected(sid, self.namespace):
-            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
+            return self.refusal(sid, errors.unsupported(_l("Unknown event %(event)s.", event=repr(event))))
         if event == "connect":
             return self.socketio._handle_event(self.on_connect, event, self.namespace,
                                                sid, *args)
@@ -40,18 +42,25 @@ class ChatNamespace(Namespace):
         user_id = presence.user_of(sid)
         handler = self.handlers.get(event)
         if handler is None or user_id is None:
-            return errors.unsupported(f"Unknown event {event!r}.").to_dict() | {"ok": False}
+            return self.refusal(sid, errors.unsupported(_l("Unknown event %(event)s.", event=repr(event))))
         data = args[0] if args else None
         try:
             with self.state.app.app_context():
+                i18n.use_locale(self.locales.get(sid) or i18n.default_language())
                 return handler(user_id, sid, data)
         except ChatError as exc:
             if exc.code not in ("invalid", "empty"):
                 log.info("user %s: %s refused: %s", user_id, event, exc.code)
-            return {"ok": False, **exc.to_dict()}
+            return self.refusal(sid, exc)
         except Exception:  # never drop the connection over one bad event
             log.exception("user %s: %s failed", user_id, event)
-            return {"ok": False, **errors.internal().to_dict()}
+            return self.refusal(sid, errors.internal())
+
+    def refusal(self, sid, exc):
+        """The ack of a refused event, its message in the socket's language."""
+        with self.state.app.app_context():
+            i18n.use_locale(self.locales.get(sid) or i18n.default_language())
+            return {"ok": False, **exc.to_dict()}
 
     def on_connect(self, auth=None):
         state = self.state
@@ -62,6 +71,9 @@ class ChatNamespace(Namespace):
             log.info("socket refused: not logged in (%s)", request.remote_addr)
             raise ConnectionRefusedError("unauthorized")
         user_id = users.user_id(state, current_user)
+        # The widget asks for its page's language; it ranks as Accept-Language.
+        asked = auth.get("lang") if isinstance(auth, dict) else None
+        self.locales[request.sid] = i18n.negotiate(asked if isinstance(asked, str) else None)
         join_room(realtime.room(user_id))
         log.info("user %s connected (%s)", user_id, request.sid)
         state.presence.start(state.socketio)  # idempotent: the heartbeat starts with the first socket
@@ -69,6 +81,7 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, sid, reason=None):
         user_id = self.state.presence.disconnect(sid)  # announces a last connection
+        self.locales.pop(sid, None)
         if user_id is not None:
             log.info("user %s disconnected (%s): %s", user_id, sid, reason or "closed")
 
@@ -85,13 +98,13 @@ class ChatNamespace(Namespace):
 
     def edit(self, user_id, sid, data):
         if not isinstance(data, dict):
-            raise errors.invalid("The payload must be an object.")
+            raise errors.invalid(_l("The payload must be an object."))
         message = services.edit_message(self.state, user_id, data.get("id"), data, sid=sid)
         return {"ok": True, "message": message}
 
     def delete(self, user_id, sid, data):
         if not isinstance(data, dict):
-            raise errors.invalid("The payload must be an object.")
+            raise errors.invalid(_l("The payload must be an object."))
         services.delete_message(self.state, user_id, data.get("id"), sid=sid)
         return {"ok": True}
 

@@ -21,7 +21,8 @@ class Chat:
     and ``socketio`` default to the host's own (``app.extensions``), else chat
     makes its own. Hooks (keyword or decorator): ``can_message(sender,
     recipient)``, ``display_name(user)``, ``avatar_url(user)``,
-    ``search_users(q, limit, exclude)``.
+    ``search_users(q, limit, exclude)``, ``locale()`` (the language the host
+    chose for this request, e.g. ``"zh-Hans"``, or ``None``; see ``chatapp.i18n``).
 
     Settings (``app.config``), with defaults in ``chatapp.config``:
     ``CHAT_MAX_MESSAGE_LENGTH``, ``CHAT_HISTORY_PAGE_SIZE``,
@@ -29,12 +30,12 @@ class Chat:
     ``CHAT_MESSAGE_QUEUE``, ``CHAT_QUEUE_CHANNEL``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
     ``CHAT_NAMESPACE``, ``CHAT_USER_NAME_ATTR``, ``CHAT_PRESENCE_TTL``,
     ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``,
-    ``CHAT_SQLITE_SYNCHRONOUS``, ``CHAT_UPLOAD_MAX_BYTES``, ``CHAT_UPLOAD_TYPES``,
-    ``CHAT_UPLOAD_MAX_PIXELS``, ``CHAT_UPLOAD_STORAGE``, ``CHAT_UPLOAD_S3``,
-    ``CHAT_SEARCH_SCAN_MAX``.
+    ``CHAT_SQLITE_SYNCHRONOUS``, ``CHAT_LANGUAGES``, ``CHAT_DEFAULT_LANGUAGE``,
+    ``CHAT_UPLOAD_MAX_BYTES``, ``CHAT_UPLOAD_TYPES``, ``CHAT_UPLOAD_MAX_PIXELS``,
+    ``CHAT_UPLOAD_STORAGE``, ``CHAT_UPLOAD_S3``, ``CHAT_SEARCH_SCAN_MAX``.
     """
 
-    HOOKS = ("can_message", "display_name", "avatar_url", "search_users")
+    HOOKS = ("can_message", "display_name", "avatar_url", "search_users", "locale")
 
     def __init__(self, app=None, **kwargs):
         self.hooks = {}
@@ -59,6 +60,12 @@ class Chat:
     def search_users(self, fn):
         """Register ``fn(q, limit, exclude)``: the users whose name matches ``q``."""
         self.hooks["search_users"] = fn
+        return fn
+
+    def locale(self, fn):
+        """Register ``fn()``: the language the host chose for this request
+        (``"zh-Hans"``, ``"en"``) or ``None``; it comes before chat's own choice."""
+        self.hooks["locale"] = fn
         return fn
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
@@ -109,6 +116,10 @@ class Chat:
         app.register_error_handler(
             HTTPException, _json_errors_under(state.url_prefix + "/api/", previous))
         app.jinja_env.globals["chat_widget"] = _chat_widget
+        from . import i18n
+        app.jinja_env.globals["chat_locale"] = i18n.get_locale
+        app.jinja_env.globals["chat_widget_catalogs"] = i18n.widget_catalogs
+        app.jinja_env.globals["chat_language_choices"] = i18n.choices
         from .cli import chat_cli
         app.cli.add_command(chat_cli)
         return state

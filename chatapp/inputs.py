@@ -3,6 +3,7 @@ JSON bodies. Each returns a clean value or raises the contract's error."""
 from flask import request
 
 from . import errors
+from .i18n import _l
 from .models import storable
 
 #: Every database's BIGINT holds ids below this.
@@ -20,8 +21,8 @@ def user_id(state, value, field):
     else:
         ok = isinstance(value, str) and value != "" and storable(value)
     if not ok:
-        kind = "an integer" if state.id_type is int else "a string"
-        raise errors.invalid(f"`{field}` must be a user id ({kind}).")
+        kind = _l("an integer") if state.id_type is int else _l("a string")
+        raise errors.invalid(_l("`%(field)s` must be a user id (%(kind)s).", field=field, kind=kind))
     return value
 
 
@@ -33,7 +34,7 @@ def user_id_from_path(state, value):
         except ValueError:
             number = None
         if number is None or not -ID_LIMIT <= number < ID_LIMIT:
-            raise errors.unknown_user(f"No user with id {value!r}.")
+            raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(value)))
         return number
     return value
 
@@ -41,7 +42,7 @@ def user_id_from_path(state, value):
 def message_id(value, field):
     """A message id from a payload."""
     if not _is_int(value) or not 0 <= value < ID_LIMIT:  # 2**63 overflows every database
-        raise errors.invalid(f"`{field}` must be a message id.")
+        raise errors.invalid(_l("`%(field)s` must be a message id.", field=field))
     return value
 
 
@@ -53,9 +54,10 @@ def query_int(name, default=None, low=None, high=None):
     try:
         value = int(raw)
     except ValueError:
-        raise errors.invalid(f"`{name}` must be an integer.") from None
+        raise errors.invalid(_l("`%(name)s` must be an integer.", name=name)) from None
     if (low is not None and value < low) or (high is not None and value > high):
-        raise errors.invalid(f"`{name}` must be between {low} and {high}.")
+        raise errors.invalid(_l("`%(name)s` must be between %(low)s and %(high)s.",
+                                 name=name, low=low, high=high))
     return value
 
 
@@ -64,8 +66,8 @@ def json_body():
     if not request.content_length and not request.data:
         return {}
     if request.mimetype != "application/json":
-        raise errors.unsupported("Send the body as application/json.")
+        raise errors.unsupported(_l("Send the body as application/json."))
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise errors.invalid("The body must be a JSON object.")
+        raise errors.invalid(_l("The body must be a JSON object."))
     return data

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from . import errors, inputs, realtime, users
+from .i18n import _l
 from .models import message_dict, storable, utcnow
 
 DIRECT, GROUP = "direct", "group"
@@ -43,7 +44,7 @@ def id_from_path(value):
 
 def _object(data):
     if not isinstance(data, dict):
-        raise errors.invalid("The payload must be an object.")
+        raise errors.invalid(_l("The payload must be an object."))
     return data
 
 
@@ -212,17 +213,17 @@ def _other_of(row, me):
     return row.user_high if row.user_low == me else row.user_low
 
 
-def _check_other(state, me, other, verb):
+def _check_other(state, me, other, to_self):
     """``other`` must be a real user, not ``me``, whom ``me`` may reach."""
     if other == me:
-        raise errors.invalid(f"You cannot {verb} yourself.")
+        raise errors.invalid(to_self)
     if not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     if not users.can_message(state, me, other):
-        raise errors.forbidden("You may not message this user.")
+        raise errors.forbidden(_l("You may not message this user."))
 
 
-def _target(state, me, data, to_field, verb):
+def _target(state, me, data, to_field, to_self):
     """Where a socket payload points: ``("direct", other, conversation id or
     None, [me, other])`` or ``("group", None, id, members)``."""
     has_to, has_conv = data.get(to_field) is not None, data.get("conversation") is not None
@@ -234,10 +235,10 @@ def _target(state, me, data, to_field, verb):
         if row.kind == GROUP:
             return GROUP, None, cid, members
         other = _other_of(row, me)
-        _check_other(state, me, other, verb)
+        _check_other(state, me, other, to_self)
         return DIRECT, other, cid, [me, other]
     other = inputs.user_id(state, data.get(to_field), to_field)
-    _check_other(state, me, other, verb)
+    _check_other(state, me, other, to_self)
     return DIRECT, other, None, [me, other]
 
 
@@ -255,7 +256,7 @@ def send_message(state, sender, data, sid=None):
         inputs.user_id(state, data.get("to"), "to")
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
-        raise errors.invalid("`content` must be a string of valid characters.")
+        raise errors.invalid(_l("`content` must be a string of valid characters."))
     client_id = data.get("client_id")
     if client_id is not None and (not isinstance(client_id, str)
                                   or not 0 < len(client_id) <= 64 or not storable(client_id)):
@@ -265,7 +266,7 @@ def send_message(state, sender, data, sid=None):
         inputs.message_id(reply_to, "reply_to")
     upload_ids = state.uploads.parse_ids(data.get("attachments"))
     content = _content(state, data, required=not upload_ids)
-    kind, other, cid, members = _target(state, sender, data, "to", "message")
+    kind, other, cid, members = _target(state, sender, data, "to", _l("You cannot message yourself."))
     # A block between direct users is checked where the message is stored
     # (one query per group commit, not one per send).
     if client_id is not None and (state.limiter.limit or upload_ids):
@@ -412,7 +413,7 @@ def delete_message(state, me, message_id, sid=None):
 def mark_read(state, reader, other, up_to):
     """Mark ``other``'s messages to ``reader`` read up to ``up_to``; emit ``read``."""
     up_to = inputs.message_id(up_to, "up_to")
-    _check_other(state, reader, other, "read messages from")
+    _check_other(state, reader, other, _l("You cannot read messages from yourself."))
     t = state.table
     with state.engine.begin() as conn:
         conn.execute(
@@ -457,7 +458,7 @@ def read_event(state, reader, data):
 def typing(state, sender, data):
     """Forward a typing notice to the other user, or to a group's members."""
     _object(data)
-    kind, other, cid, members = _target(state, sender, data, "to", "message")
+    kind, other, cid, members = _target(state, sender, data, "to", _l("You cannot message yourself."))
     if kind == DIRECT:
         if blocked_between(state, sender, other):
             raise errors.blocked()

@@ -5,6 +5,7 @@ from flask import request
 from flask_socketio import SocketIO
 
 from . import errors
+from .i18n import _l
 
 
 def make_socketio(app):
@@ -43,7 +44,7 @@ def check_same_origin(state):
     """Writes from another origin are refused unless it is allowed."""
     if request.method not in ("GET", "HEAD", "OPTIONS") and not origin_allowed(
             state, request.headers.get("Origin"), request.environ):
-        raise errors.forbidden("Cross-origin request refused.")
+        raise errors.forbidden(_l("Cross-origin request refused."))
 
 
 def without_ws_compression(wsgi_app):

@@ -61,7 +61,8 @@ def test_me(auth):
     alice = auth.register("alice")
     r = alice.get(API + "/me")
     assert r.json == {"user": {"id": alice.user["id"], "username": "alice",
-                               "avatar": f"/chat/avatar/{alice.user['id']}.svg"}}
+                               "avatar": f"/chat/avatar/{alice.user['id']}.svg"},
+                      "locale": "en"}
 
 
 # -- users ---------------------------------------------------------------

@@ -79,3 +79,24 @@ def test_init_db_is_idempotent(app, runner):
         result = runner.invoke(args=["chat", "init-db"])
         assert result.exit_code == 0, result.output
         assert "Tables ready" in result.output
+
+
+ZH_SHELL = {"LANGUAGE": "zh_CN", "LC_ALL": "zh_CN.UTF-8", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"}
+EN_SHELL = {"LANGUAGE": "", "LC_ALL": "C.UTF-8", "LC_MESSAGES": "", "LANG": "C.UTF-8"}
+
+
+def test_messages_follow_the_shells_language(app, auth):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["chat", "create-user", "张伟"], env=ZH_SHELL,
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "已创建用户 张伟" in result.output
+    result = runner.invoke(args=["chat", "create-user", "张 伟"], env=ZH_SHELL,
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code != 0
+    assert "不能有空格" in result.output
+    result = runner.invoke(args=["chat", "create-user", "ＺＨＡＮＧ"], env=EN_SHELL,
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0 and "Created user ZHANG" in result.output
+    result = runner.invoke(args=["chat", "demo"], env=ZH_SHELL)
+    assert "演示用户：alice, bob, carol；密码：" in result.output

@@ -12,6 +12,7 @@ import socketio
 import sqlalchemy as sa
 
 from chatapp.store import _Pending
+from servers import KINDS, Server
 
 
 def _count(state):
@@ -155,7 +156,9 @@ def test_live_burst_keeps_order_idempotency_and_acks_after_commit(live_server):
 
 
 @pytest.mark.server
-def test_live_flood_does_not_hold_up_another_pair(live_server):
+@pytest.mark.parametrize("kind", KINDS)
+def test_live_flood_does_not_hold_up_another_pair(live_server_factory, kind):
+    live_server = live_server_factory(Server, kind=kind)
     users = [live_server.register(n) for n in ("flood", "sink", "carol", "dave")]
     clients = [_client(live_server, s)[0] for s in users]
     flood, _, carol, _ = clients

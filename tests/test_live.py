@@ -1,6 +1,8 @@
-"""The real server (``python wsgi.py`` on eventlet) driven by python-socketio clients.
+"""The real servers (eventlet, gevent, gunicorn's gevent worker, ``flask run``)
+driven by python-socketio clients.
 
-Every socket of a test is closed at its end; the servers live for the module.
+Every socket of a test is closed at its end; the servers live for the module,
+one kind after the other.
 """
 import itertools
 import threading
@@ -9,7 +11,7 @@ import pytest
 import requests
 import socketio
 
-from helpers import LiveServer
+from servers import KINDS, Server
 
 pytestmark = pytest.mark.server
 NS = "/chat"
@@ -18,17 +20,22 @@ TRANSPORTS = {"polling": ["polling"], "websocket": ["websocket"],
 _names = itertools.count()
 
 
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = LiveServer(tmp_path_factory.mktemp("live")).start()
+def server(tmp_path_factory, kind):
+    s = Server(tmp_path_factory.mktemp("live"), kind=kind).start()
     yield s
     s.stop()
 
 
 @pytest.fixture(scope="module")
-def strict_server(tmp_path_factory):
+def strict_server(tmp_path_factory, kind):
     """A server with a rate limit of 5 and one extra allowed origin."""
-    s = LiveServer(tmp_path_factory.mktemp("strict"), env={
+    s = Server(tmp_path_factory.mktemp("strict"), kind=kind, env={
         "FLASK_CHAT_RATE_LIMIT": "5",
         "FLASK_CHAT_ALLOWED_ORIGINS": '["http://allowed.example"]'}).start()
     yield s
@@ -371,9 +378,9 @@ def test_rate_limited(strict_server, tabs):
     assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(5)]
 
 
-def test_pings_keep_idle_sockets_alive(tmp_path_factory, tabs):
-    """Pings come from hub timers (wsgi.py); without them clients give up in 2 s."""
-    s = LiveServer(tmp_path_factory.mktemp("ping"), env={
+def test_pings_keep_idle_sockets_alive(tmp_path_factory, tabs, kind):
+    """Engine.IO's pings keep sockets alive; without them clients give up in 2 s."""
+    s = Server(tmp_path_factory.mktemp("ping"), kind=kind, env={
         "FLASK_SOCKETIO_PING_INTERVAL": "1", "FLASK_SOCKETIO_PING_TIMEOUT": "1"}).start()
     try:
         alice, bob = new_user(s), new_user(s)

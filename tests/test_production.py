@@ -1,4 +1,5 @@
-"""Production serving: gunicorn, SIGTERM, green database drivers, operations checks."""
+"""Production serving on each server: SIGTERM draining, green database drivers,
+operations checks."""
 import shutil
 import signal
 import subprocess
@@ -14,21 +15,16 @@ import requests
 from helpers import ROOT, LiveServer, free_port
 from realservices import (MYSQL_ADMIN, ChatClient, mariadb_database, postgres_database,
                           queue_env, redis_corner)
+from servers import PRODUCTION, Server
 
 pytestmark = pytest.mark.server
 
 
-class GunicornServer(LiveServer):
-    """``gunicorn -k eventlet -w 1 wsgi:app`` instead of ``python wsgi.py``."""
-
-    def command(self):
-        return [sys.executable, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
-                "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "wsgi:app"]
-
-
 @pytest.fixture
 def servers(live_server_factory):
-    return live_server_factory
+    def make(kind="eventlet", **kw):
+        return live_server_factory(Server, kind=kind, **kw)
+    return make
 
 
 def stop_with_sigterm(server, within=15):
@@ -38,8 +34,9 @@ def stop_with_sigterm(server, within=15):
     return code, time.monotonic() - started
 
 
-def test_gunicorn_serves_chat_and_stops_on_sigterm(servers, tmp_path):
-    server = servers(GunicornServer, db_uri=f"sqlite:///{tmp_path / 'g.sqlite'}")
+@pytest.mark.parametrize("kind", PRODUCTION)
+def test_serves_chat_and_drains_on_sigterm(servers, tmp_path, kind):
+    server = servers(kind, db_uri=f"sqlite:///{tmp_path / 'g.sqlite'}")
     a, b = server.register("alice"), server.register("bob")
     ca = ChatClient(server.url, a)
     cb = ChatClient(server.url, b, ("polling",))
@@ -59,9 +56,10 @@ def test_gunicorn_serves_chat_and_stops_on_sigterm(servers, tmp_path):
     assert "top secret words" not in log  # never message text in the logs
 
 
-def test_sigterm_loses_nothing_acknowledged(servers):
+@pytest.mark.parametrize("kind", PRODUCTION)
+def test_sigterm_loses_nothing_acknowledged(servers, kind):
     with postgres_database() as db_uri:
-        first = servers(db_uri=db_uri)
+        first = servers(kind, db_uri=db_uri)
         a, b = first.register("alice"), first.register("bob")
         client = ChatClient(first.url, a)
         acked, failed, after_term, attempted = {}, [], [], []
@@ -139,11 +137,12 @@ def _hold_row_lock(kind, db_uri, message_id, seconds, locked):
         conn.close()
 
 
+@pytest.mark.parametrize("server_kind", PRODUCTION)
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
-def test_slow_database_call_does_not_stall_other_users(servers, kind):
+def test_slow_database_call_does_not_stall_other_users(servers, kind, server_kind):
     make_db = postgres_database if kind == "postgresql" else mariadb_database
     with make_db() as db_uri:
-        server = servers(db_uri=db_uri)
+        server = servers(server_kind, db_uri=db_uri)
         a, b, c, d = (server.register(n) for n in ("alice", "bob", "carol", "dave"))
         ca, cb, cc, cd = (ChatClient(server.url, s) for s in (a, b, c, d))
         slow_row = cb.send(a.user, "to be read")["message"]["id"]

@@ -1,4 +1,5 @@
-"""Two real eventlet servers sharing real Redis and PostgreSQL chat as one.
+"""Two real servers sharing real Redis and PostgreSQL chat as one, on eventlet,
+gevent and threading (``flask run``) in turn.
 
 Users on different processes exchange messages, presence, typing and read
 receipts over both transports; a process killed with SIGKILL does not leave
@@ -14,7 +15,8 @@ import uuid
 import pytest
 import requests
 
-from helpers import ROOT, LiveServer
+from helpers import ROOT
+from servers import Server
 from realservices import ChatClient, postgres_database, queue_env, redis_corner
 
 pytestmark = pytest.mark.server
@@ -25,10 +27,10 @@ def name(prefix):
 
 
 class Cluster:
-    def __init__(self, tmp_path, db_uri, env, size=2):
+    def __init__(self, tmp_path, db_uri, env, size=2, kind="eventlet"):
         self.env = env
         self.db_uri = db_uri
-        self.servers = [LiveServer(tmp_path, env=env, db_uri=db_uri).start()
+        self.servers = [Server(tmp_path, kind=kind, env=env, db_uri=db_uri).start()
                         for _ in range(size)]
         self.clients = []
 
@@ -47,10 +49,11 @@ class Cluster:
             s.stop()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@pytest.fixture(scope="module", params=["eventlet", "gevent", "threading"])
+def cluster(tmp_path_factory, request):
     with postgres_database() as db_uri, redis_corner() as (url, channel):
-        c = Cluster(tmp_path_factory.mktemp("scale"), db_uri, queue_env(url, channel))
+        c = Cluster(tmp_path_factory.mktemp("scale"), db_uri, queue_env(url, channel),
+                    kind=request.param)
         try:
             yield c
         finally:

@@ -2,16 +2,18 @@
 database that embeds chat like any other host (``flask run``)."""
 import os
 import secrets
+from urllib.parse import urlsplit
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, render_template, request, url_for
+from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
-
 from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFError
 
-from .. import migrate
+from .. import i18n, migrate
 from ..extension import Chat
-from .models import User, db
+from .models import User, db, search_users
 
 #: The site's settings (chat's own ``CHAT_*`` defaults are ``chatapp.config``).
 DEFAULTS = {
@@ -24,6 +26,9 @@ DEFAULTS = {
     # One process on a fresh clone: `flask run` upgrades its own database. Sites
     # that start several processes at once turn it off and run `flask db upgrade`.
     "CHAT_MIGRATE_ON_START": True,
+    # Request bodies: the site's own are small JSON; chatapp.serving.RequestLimits
+    # answers a larger Content-Length with 413 before the body is read.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
 
 login_manager = LoginManager()
@@ -70,9 +75,40 @@ def create_app(test_config=None):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login_page"
     csrf.init_app(app)
-    state = Chat().init_app(app, user_model=User, db=db)
+    state = Chat().init_app(app, user_model=User, db=db, search_users=search_users)
     state.owns_user_table = True  # chat's revisions make the users table too
     Migrate(app, db, directory=migrate.DIRECTORY)  # `flask db upgrade` runs chat's revisions
+    # The site's own pages speak chat's catalog in the language chat picks.
+    Babel(app, locale_selector=i18n.babel_selector, default_domain=i18n.DOMAIN,
+          default_translation_directories=i18n.TRANSLATIONS)
+
+    @app.context_processor
+    def languages():
+        return {"chat_languages": [(t, i18n.language_name(t)) for t in i18n.offered(app)]}
+
+    @app.errorhandler(CSRFError)
+    def form_expired(exc):
+        """A form without its token (expired, or sent from elsewhere): said in the
+        visitor's language, with a way back, instead of werkzeug's English page."""
+        return render_template(
+            "chat/error.html", heading=i18n.gettext("Please try again"),
+            message=i18n.gettext("This form has expired or did not come from this site. "
+                                 "Reload the page and send it again."),
+            back=request.path if request.path in ("/login", "/register") else url_for("index")), 400
+
+    @app.post("/language")
+    def set_language():
+        """The language switcher: remember the choice in the ``chat_lang`` cookie."""
+        tag = i18n.match(request.form.get("lang"), i18n.offered(app))
+        target = request.form.get("next") or url_for("index")
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+            target = url_for("index")  # only back to this site
+        response = redirect(target)
+        if tag:
+            response.set_cookie(i18n.COOKIE, tag, max_age=365 * 24 * 3600, samesite="Lax",
+                                httponly=False, secure=request.is_secure)
+        return response
 
     from . import auth, cli
     app.register_blueprint(auth.bp)

@@ -1,23 +1,24 @@
 """The standalone site's accounts: JSON endpoints under /auth and the HTML forms."""
 import logging
-import re
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from .. import errors, realtime, services, transport, users
 from ..errors import ChatError
+from ..i18n import _l
 from ..inputs import json_body
 from ..models import storable
+from . import names
 from .models import User, db
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("chatapp")
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+NAME_RULE = _l("1 to 32 letters or digits in any script, or _ . - ; no spaces.")
 
 
 bp.register_error_handler(ChatError, errors.response)
@@ -30,18 +31,22 @@ def same_origin_json():
 
 
 def check_credentials(name, password):
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise errors.invalid("Names are 1 to 32 letters, digits, '_', '.' or '-'.")
+    """The name in its stored (NFKC) form; ``invalid`` unless both follow the rules."""
+    cleaned = names.clean(name)
+    if cleaned is None:
+        raise errors.invalid(_l("Names are 1 to 32 letters or digits in any script, "
+                                "or _ . - ; no spaces."))
     if not isinstance(password, str) or not 8 <= len(password) <= 256 or not storable(password):
-        raise errors.invalid("Passwords are 8 to 256 characters.")
+        raise errors.invalid(_l("Passwords are 8 to 256 characters."))
+    return cleaned
 
 
 def register_user(name, password):
     """Create and return a user; ``taken`` if the name exists in any case."""
-    check_credentials(name, password)
+    name = check_credentials(name, password)
     if User.by_name(name) is not None:
         raise errors.taken()
-    user = User(username=name, username_key=name.lower())
+    user = User(username=name, username_key=names.key(name))
     user.set_password(password)
     db.session.add(user)
     try:
@@ -53,10 +58,11 @@ def register_user(name, password):
 
 
 def authenticate(name, password):
-    user = User.by_name(name) if isinstance(name, str) and NAME_RE.fullmatch(name) else None
+    name = names.clean(name)
+    user = User.by_name(name) if name is not None else None
     if user is None or not isinstance(password, str) or not storable(password) \
             or not user.check_password(password):
-        raise errors.unauthorized("Wrong name or password.")
+        raise errors.unauthorized(_l("Wrong name or password."))
     return user
 
 
@@ -114,16 +120,27 @@ def api_delete_account():
     return "", 204
 
 
+REQUIRED = _l("Fill in this field.")
+
+
 class LoginForm(FlaskForm):
-    username = StringField("Name", validators=[DataRequired(), Length(max=32)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    username = StringField(_l("Name"), validators=[
+        DataRequired(REQUIRED), Length(max=128, message=_l("That name is too long."))])
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(REQUIRED), Length(max=256, message=_l("Passwords are 8 to 256 characters."))])
+
+
+def valid_name(form, field):
+    if names.clean(field.data or "") is None:
+        raise ValidationError(NAME_RULE)
 
 
 class RegisterForm(FlaskForm):
-    username = StringField("Name", validators=[
-        DataRequired(), Regexp(NAME_RE.pattern + "$", message="Letters, digits, _ . - only"),
-        Length(max=32)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+    username = StringField(_l("Name"), validators=[DataRequired(REQUIRED), valid_name],
+                           description=NAME_RULE)
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(REQUIRED),
+        Length(min=8, max=256, message=_l("Passwords are 8 to 256 characters."))])
 
 
 def _form_page(form, act, template):
@@ -133,7 +150,7 @@ def _form_page(form, act, template):
             login_user(act(form.username.data, form.password.data))
             return redirect(url_for("index"))
         except ChatError as exc:
-            flash(exc.message)
+            flash(str(exc.message))
     return render_template(template, form=form)
 
 

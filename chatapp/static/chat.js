@@ -15,6 +15,12 @@
   var NAMESPACE = root.getAttribute('data-namespace') || '/chat';
   var MODE = root.getAttribute('data-mode') === 'page' ? 'page' : 'docked';
   var LOGOUT_URL = root.getAttribute('data-logout-url');
+  // The words, plurals and times of the page's language (chat-i18n.js and the
+  // catalogs in static/i18n/ come before this file): data-chat-lang, else
+  // <html lang>, else the server's choice.
+  var I18N = window.ChatI18n.create(window.ChatI18n.pick(root));
+  var t = I18N.t;
+  root.setAttribute('lang', I18N.lang);
   var PAGE_SIZE = 30;          // history page when opening or scrolling up
   var CATCH_UP_PAGE = 100;     // after= page while catching up
   var CATCH_UP_PAGES = 10;     // beyond this, start afresh from the newest page
@@ -80,6 +86,13 @@
 
   function toggle(node, cls, on) {
     if (on) { node.classList.add(cls); } else { node.classList.remove(cls); }
+  }
+
+  // An input method (Chinese pinyin, Japanese...) is composing: its Enter
+  // confirms a candidate. Chromium and Firefox say isComposing; Safari and
+  // older browsers send keyCode 229 for keys the IME consumes.
+  function composing(e) {
+    return !!e.isComposing || e.keyCode === 229 || e.which === 229;
   }
 
   function on(node, type, fn) {
@@ -159,42 +172,19 @@
     return user && user.username ? String(user.username) : '\u2026';
   }
 
-  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  var DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-
-  function pad(n) { return n < 10 ? '0' + n : String(n); }
-
   function sameDay(a, b) {
     return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() &&
       a.getDate() === b.getDate();
   }
 
   function relTime(iso, withTime) {
-    var ms = Date.parse(iso);
-    if (isNaN(ms)) { return ''; }
-    var now = Date.now();
-    var diff = now - ms;
-    if (diff < 60000) { return 'just now'; }
-    if (diff < 3600000) { return Math.floor(diff / 60000) + ' min ago'; }
-    var d = new Date(ms);
-    var clock = pad(d.getHours()) + ':' + pad(d.getMinutes());
-    if (sameDay(d, new Date(now))) { return clock; }
-    var day;
-    if (sameDay(d, new Date(now - 86400000))) {
-      day = 'Yesterday';
-    } else if (diff < 6 * 86400000) {
-      day = DAYS[d.getDay()];
-    } else {
-      day = d.getDate() + ' ' + MONTHS[d.getMonth()] +
-        (d.getFullYear() === new Date(now).getFullYear() ? '' : ' ' + d.getFullYear());
-    }
-    return withTime ? day + ' ' + clock : day;
+    return I18N.relTime(iso, withTime);  // 'just now' / '刚刚', 'Yesterday 14:05' / '昨天 14:05'
   }
 
   function timeNode(cls, withTime) {
-    var t = el('time', cls);
-    if (withTime) { t.setAttribute('data-long', '1'); }
-    return t;
+    var node = el('time', cls);
+    if (withTime) { node.setAttribute('data-long', '1'); }
+    return node;
   }
 
   function setTime(node, iso) {
@@ -203,11 +193,11 @@
       node.setAttribute('data-time', iso);
       node.setAttribute('datetime', iso);
       var d = new Date(Date.parse(iso));
-      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString();
+      node.title = isNaN(d.getTime()) ? '' : d.toLocaleString(I18N.lang);
     }
     if (node.getAttribute('data-clock') === '1') {
       var at = new Date(Date.parse(iso));
-      setText(node, isNaN(at.getTime()) ? '' : pad(at.getHours()) + ':' + pad(at.getMinutes()));
+      setText(node, isNaN(at.getTime()) ? '' : I18N.clock(at));
       return;
     }
     setText(node, relTime(iso, node.getAttribute('data-long') === '1'));
@@ -224,13 +214,16 @@
     var xhr = new XMLHttpRequest();
     xhr.open(method, url, true);
     xhr.setRequestHeader('Accept', 'application/json');
+    // The server words its errors in the widget's language (the page's, which
+    // may differ from the browser's).
+    xhr.setRequestHeader('Accept-Language', I18N.lang);
     if (body !== undefined) { xhr.setRequestHeader('Content-Type', 'application/json'); }
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4) { return; }
       var data = null;
       try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
       if (xhr.status >= 200 && xhr.status < 300) { done(null, data); return; }
-      var error = data && data.error ? data.error : {code: 'network', message: 'The server could not be reached.'};
+      var error = data && data.error ? data.error : {code: 'network', message: t('unreachable')};
       done({status: xhr.status, code: error.code, message: error.message}, null);
     };
     xhr.send(body === undefined ? null : JSON.stringify(body));
@@ -526,7 +519,7 @@
       var query = first ? '?limit=' + PAGE_SIZE : '?after=' + c.contig + '&limit=' + CATCH_UP_PAGE;
       api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
         if (err) {
-          if (err.code === 'unknown_user') { c.notice = 'There is no such user.'; }
+          if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
           finish(err);
           return;
         }
@@ -625,7 +618,8 @@
     socket = window.io(NAMESPACE, {
       // Without WebSocket, skip the doomed upgrade probe and stay on polling.
       transports: window.WebSocket ? ['polling', 'websocket'] : ['polling'],
-      reconnectionDelayMax: 5000
+      reconnectionDelayMax: 5000,
+      auth: {lang: I18N.lang}  // acks are worded in the widget's language
     });
     ChatWidget.socket = socket;
     socket.on('connect', function () {
@@ -883,7 +877,7 @@
         updateTitle();
         notify(c, m);
       }
-      if (isNew) { announce(nameOf(c.other) + ': ' + m.content); }
+      if (isNew) { announce(t('announce_message', {name: nameOf(c.other), text: m.content})); }
     }
     if (!c.other.username) { loadList(); }
     refresh(c);  // on screen first; the cache is written in a task of its own
@@ -1052,7 +1046,7 @@
       flushing = false;
       if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
       if (err || !ack || !ack.ok) {
-        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: 'No answer from the server.'};
+        p.error = ack && ack.error ? ack.error : {code: 'timeout', message: t('no_answer')};
         p.status = FINAL[p.error.code] ? 'refused' : 'failed';
         saveOutbox();
         refresh(c);
@@ -1069,7 +1063,7 @@
       dropPending(c, ack.message);
       if (typeof ack.delivered === 'boolean') { c.other.online = ack.delivered; }
       c.notice = ack.delivered === false
-        ? nameOf(c.other) + ' is offline \u2014 they will see it when they come back.'
+        ? t('is_offline_will_see', {name: nameOf(c.other)})
         : '';
       saveConv(c);
       saveList();
@@ -1098,7 +1092,7 @@
       c.pending.splice(i, 1);
       var draft = ui.input.value.trim();
       ui.input.value = draft ? p.content + '\n' + draft : p.content;
-      c.notice = p.error && p.error.message ? 'Not sent: ' + p.error.message : '';
+      c.notice = p.error && p.error.message ? t('not_sent', {reason: p.error.message}) : '';
       saveOutbox();
       saveDraft(c);
       composerChanged();
@@ -1120,8 +1114,8 @@
     setText(ui.counter, left <= COUNTER_FROM ? String(left) : '');
     toggle(ui.counter, 'is-over', over);
     toggle(ui.form, 'is-over', over);
-    ui.counter.title = over ? 'Too long: ' + (-left) + ' characters over the limit of ' + MAX_LENGTH
-      : left + ' characters left';
+    ui.counter.title = over ? t('too_long_by', {count: -left, limit: MAX_LENGTH})
+      : t('chars_left', {count: left});
     ui.send.setAttribute('aria-disabled', over ? 'true' : 'false');
   }
 
@@ -1142,36 +1136,38 @@
     head.appendChild(ui.meAvatar);
     head.appendChild(who);
     if (window.Notification) {
-      ui.notify = attrs(button('chat-icon-button chat-notify', 'Notify me of new messages', 'bell'),
+      ui.notify = attrs(button('chat-icon-button chat-notify', t('notify_me'), 'bell'),
                         {'aria-pressed': 'false'});
       head.appendChild(ui.notify);
     }
+    var menu = languageMenu();
+    if (menu) { head.appendChild(menu); }
     if (MODE === 'page') {
-      ui.logout = button('chat-icon-button chat-logout', 'Log out', 'logout');
+      ui.logout = button('chat-icon-button chat-logout', t('log_out'), 'logout');
       ui.logout.setAttribute('data-chat-logout', '');
       head.appendChild(ui.logout);
     } else {
-      ui.close = button('chat-icon-button chat-close', 'Close chat', 'close');
+      ui.close = button('chat-icon-button chat-close', t('close_chat'), 'close');
       head.appendChild(ui.close);
     }
     side.appendChild(head);
 
     var searchBox = el('div', 'chat-search');
     ui.search = attrs(el('input', 'chat-search-input'), {
-      type: 'search', placeholder: 'Search people', 'aria-label': 'Search people to chat with',
+      type: 'search', placeholder: t('search_people'), 'aria-label': t('search_people_label'),
       autocomplete: 'off', spellcheck: 'false'});
     searchBox.appendChild(ui.search);
     side.appendChild(searchBox);
-    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': 'People'});
+    ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': t('people')});
     show(ui.results, false);
     side.appendChild(ui.results);
 
-    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': 'Conversations'});
+    ui.list = attrs(el('ul', 'chat-list'), {'aria-label': t('conversations')});
     side.appendChild(ui.list);
-    ui.listEmpty = el('p', 'chat-empty', 'No conversations yet. Search for someone to start one.');
+    ui.listEmpty = el('p', 'chat-empty', t('no_conversations'));
     show(ui.listEmpty, false);
     side.appendChild(ui.listEmpty);
-    ui.listLoading = attrs(el('div', 'chat-skeleton'), {role: 'status', 'aria-label': 'Loading conversations'});
+    ui.listLoading = attrs(el('div', 'chat-skeleton'), {role: 'status', 'aria-label': t('loading_conversations')});
     for (var i = 0; i < 4; i++) {
       var row = el('div', 'chat-skeleton-row');
       row.appendChild(el('span', 'chat-skeleton-avatar'));
@@ -1187,17 +1183,17 @@
     shell.appendChild(buildConversation());
     ui.placeholder = el('div', 'chat-placeholder');
     ui.placeholder.appendChild(icon('chat'));
-    ui.placeholder.appendChild(el('p', null, 'Pick a conversation or search for someone.'));
+    ui.placeholder.appendChild(el('p', null, t('pick_conversation')));
     shell.appendChild(ui.placeholder);
 
     ui.announce = attrs(el('div', 'chat-sr-only'), {'aria-live': 'polite', 'aria-atomic': 'true'});
     shell.appendChild(ui.announce);
 
     if (MODE === 'docked') {
-      ui.launcher = attrs(button('chat-launcher', 'Open chat', 'chat'), {'aria-expanded': 'false'});
+      ui.launcher = attrs(button('chat-launcher', t('open_chat'), 'chat'), {'aria-expanded': 'false'});
       ui.badge = el('span', 'chat-launcher-badge');
       ui.launcher.appendChild(ui.badge);
-      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': 'Chat'});
+      ui.panel = attrs(el('div', 'chat-panel'), {role: 'dialog', 'aria-label': t('chat')});
       ui.panel.appendChild(shell);
       show(ui.panel, false);
       root.appendChild(ui.panel);
@@ -1208,10 +1204,31 @@
     bindEvents();
   }
 
+  // data-languages: [[tag, name], ...] offered by the server. Choosing one keeps
+  // it in the chat_lang cookie (the server reads it next) and reloads the page.
+  function languageMenu() {
+    var list;
+    try { list = JSON.parse(root.getAttribute('data-languages') || 'null'); } catch (e) { list = null; }
+    if (!list || list.length < 2) { return null; }
+    var select = attrs(el('select', 'chat-language'), {'aria-label': t('language'), title: t('language')});
+    for (var i = 0; i < list.length; i++) {
+      var option = attrs(el('option', null, list[i][1]), {value: list[i][0], lang: list[i][0]});
+      if (window.ChatI18n.match(list[i][0]) === I18N.lang) { option.selected = true; }
+      select.appendChild(option);
+    }
+    on(select, 'change', function () {
+      document.cookie = 'chat_lang=' + encodeURIComponent(select.value) +
+        '; path=/; max-age=31536000; samesite=lax';
+      window.location.reload();
+    });
+    ui.language = select;
+    return select;
+  }
+
   function buildConversation() {
-    var box = attrs(el('section', 'chat-container'), {'aria-label': 'Conversation'});
+    var box = attrs(el('section', 'chat-container'), {'aria-label': t('conversation')});
     var header = el('header', 'chat-header');
-    ui.back = button('chat-icon-button chat-back', 'Back to conversations', 'back');
+    ui.back = button('chat-icon-button chat-back', t('back'), 'back');
     ui.otherAvatar = avatar(null);
     ui.otherName = el('h2', 'chat-header-name');
     ui.otherState = el('span', 'chat-header-state');
@@ -1225,7 +1242,7 @@
     header.appendChild(ui.block);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
-      ui.closeConv = button('chat-icon-button chat-close chat-close-conv', 'Close chat', 'close');
+      ui.closeConv = button('chat-icon-button chat-close chat-close-conv', t('close_chat'), 'close');
       header.appendChild(ui.closeConv);
     }
     box.appendChild(header);
@@ -1233,11 +1250,11 @@
     show(ui.conn, false);
     box.appendChild(ui.conn);
 
-    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': 'Messages'});
-    ui.older = button('chat-older', null, null, 'Load older messages');
+    ui.content = attrs(el('div', 'chat-content'), {tabindex: '0', 'aria-label': t('messages_label')});
+    ui.older = button('chat-older', null, null, t('load_older'));
     ui.messages = el('ul', 'chat-messages');
-    ui.convEmpty = el('p', 'chat-conv-empty', 'No messages yet. Say hello!');
-    ui.convLoading = attrs(el('p', 'chat-conv-loading', 'Loading messages\u2026'), {role: 'status'});
+    ui.convEmpty = el('p', 'chat-conv-empty', t('no_messages'));
+    ui.convLoading = attrs(el('p', 'chat-conv-loading', t('loading_messages')), {role: 'status'});
     show(ui.convEmpty, false);
     show(ui.convLoading, false);
     ui.content.appendChild(ui.older);
@@ -1246,7 +1263,7 @@
     ui.content.appendChild(ui.messages);
     var scroller = el('div', 'chat-scroller');
     scroller.appendChild(ui.content);
-    ui.jump = button('chat-jump', 'Scroll to the newest message', 'down');
+    ui.jump = button('chat-jump', t('jump_label'), 'down');
     ui.jumpText = el('span', 'chat-jump-text');
     ui.jump.appendChild(ui.jumpText);
     show(ui.jump, false);
@@ -1268,9 +1285,9 @@
 
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
-      id: 'chat-input', rows: '1', placeholder: 'Write a message\u2026',
-      'aria-label': 'Message', enterkeyhint: 'send'});
-    ui.send = button('chat-send', 'Send', 'send');
+      id: 'chat-input', rows: '1', placeholder: t('write_message'),
+      'aria-label': t('message_label'), enterkeyhint: 'send'});
+    ui.send = button('chat-send', t('send'), 'send');
     ui.send.type = 'submit';
     ui.counter = attrs(el('span', 'chat-counter'), {'aria-live': 'polite'});
     ui.form.appendChild(ui.input);
@@ -1285,11 +1302,10 @@
   // -- rendering -------------------------------------------------------------------
 
   function setStatus(state) {
-    var labels = {connecting: 'Connecting\u2026', connected: 'Connected',
-                  reconnecting: 'Reconnecting\u2026', offline: 'Offline'};
-    var banners = {connecting: 'Connecting\u2026',
-                   reconnecting: 'No connection. Reconnecting\u2026 Messages wait and go out when it is back.',
-                   offline: 'Offline. Messages wait and go out when you are back.'};
+    var labels = {connecting: t('status_connecting'), connected: t('status_connected'),
+                  reconnecting: t('status_reconnecting'), offline: t('status_offline')};
+    var banners = {connecting: t('status_connecting'), reconnecting: t('banner_reconnecting'),
+                   offline: t('banner_offline')};
     ui.status.setAttribute('data-state', state);
     setText(ui.status, labels[state]);
     ui.conn.setAttribute('data-state', state);
@@ -1349,9 +1365,10 @@
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
-    var preview = typing ? 'typing\u2026' : '';
+    var preview = typing ? t('typing') : '';
     if (!typing && last) {
-      preview = (me && sameId(last.from, me.id) ? 'You: ' : '') + String(last.content).replace(/\s+/g, ' ');
+      preview = String(last.content).replace(/\s+/g, ' ');
+      if (me && sameId(last.from, me.id)) { preview = t('you_prefix', {text: preview}); }
     }
     setText(n.name, nameOf(c.other));
     setText(n.preview, preview);
@@ -1362,8 +1379,10 @@
     toggle(c.node, 'active', c === current);
     toggle(c.node, 'has-unread', c.unread > 0);
     toggle(c.node, 'is-typing', typing);
-    var label = nameOf(c.other) + (connected && c.other.online ? ', online' : '') +
-      (c.unread ? ', ' + c.unread + ' unread' : '') + (preview ? ': ' + preview : '');
+    var parts = [connected && c.other.online ? t('row_online', {name: nameOf(c.other)}) : nameOf(c.other)];
+    if (c.unread) { parts.push(t('unread', {count: c.unread})); }
+    if (preview) { parts.push(preview); }
+    var label = parts.join(t('list_sep'));
     c.node.firstChild.setAttribute('aria-label', label);
     if (c === current) { c.node.firstChild.setAttribute('aria-current', 'true'); } else {
       c.node.firstChild.removeAttribute('aria-current');
@@ -1375,7 +1394,7 @@
     renderHeader(c);
     renderMessages(c, toBottom);
     markRead(c);
-    setText(ui.typing, isTyping(c) ? nameOf(c.other) + ' is typing\u2026' : '');
+    setText(ui.typing, isTyping(c) ? t('is_typing', {name: nameOf(c.other)}) : '');
     toggle(ui.typing, 'is-active', isTyping(c));
     setText(ui.notice, c.notice);
     show(ui.notice, !!c.notice);
@@ -1388,7 +1407,7 @@
     ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
-    setText(ui.otherState, connected ? (c.other.online ? 'online' : 'offline') : 'waiting for network…');
+    setText(ui.otherState, connected ? (c.other.online ? t('online') : t('offline')) : t('waiting_network'));
     toggle(ui.otherState, 'is-online', connected && !!c.other.online);
   }
 
@@ -1460,8 +1479,8 @@
   function updateJump(c) {
     var n = unreadBelow(c);
     var away = !atBottom();
-    setText(ui.jumpText, n ? n + ' new' : '');
-    ui.jump.setAttribute('aria-label', n ? 'Scroll to ' + n + ' new messages' : 'Scroll to the newest message');
+    setText(ui.jumpText, n ? t('jump_new', {count: n}) : '');
+    ui.jump.setAttribute('aria-label', n ? t('jump_label_new', {count: n}) : t('jump_label'));
     show(ui.jump, away && (n > 0 || ui.content.scrollHeight - ui.content.scrollTop - ui.content.clientHeight > 400));
   }
 
@@ -1506,12 +1525,7 @@
   function dayLabel(iso) {
     var ms = Date.parse(iso);
     if (isNaN(ms)) { return ''; }
-    var d = new Date(ms);
-    var now = new Date();
-    if (sameDay(d, now)) { return 'Today'; }
-    if (sameDay(d, new Date(now.getTime() - 86400000))) { return 'Yesterday'; }
-    return DAYS[d.getDay()] + ', ' + d.getDate() + ' ' + MONTHS[d.getMonth()] +
-      (d.getFullYear() === now.getFullYear() ? '' : ' ' + d.getFullYear());
+    return I18N.dayHeading(new Date(ms));  // Today / 今天, 'Fri, 3 Nov' / '11月3日 周五'
   }
 
   function buildBubble(m) {
@@ -1519,7 +1533,7 @@
     var li = el('li', mine ? 'chat-self' : 'chat-other');
     li.setAttribute('data-key', msgKey(m));
     var day = attrs(el('div', 'chat-day'), {role: 'separator'});
-    var divider = attrs(el('div', 'chat-new-divider', 'New messages'), {role: 'separator'});
+    var divider = attrs(el('div', 'chat-new-divider', t('new_messages_divider')), {role: 'separator'});
     show(day, false);
     show(divider, false);
     li.appendChild(day);
@@ -1667,11 +1681,11 @@
     toggle(li, 'chat-failed', status === 'failed' || status === 'refused');
     setTime(parts.stamp, m.sent_at);
     var state = '';
-    if (status === 'queued') { state = connected ? 'Sending\u2026' : 'Waiting for network\u2026'; }
-    else if (status === 'pending') { state = 'Sending\u2026'; }
+    if (status === 'queued') { state = connected ? t('sending') : t('waiting_network_state'); }
+    else if (status === 'pending') { state = t('sending'); }
     else if (status === 'failed' || status === 'refused') { state = status; }
-    else if (mine && m.id === seenId) { state = 'Seen'; }
-    else if (mine && m.id === lastMine) { state = m.delivered ? 'Delivered' : 'Sent'; }
+    else if (mine && m.id === seenId) { state = t('seen'); }
+    else if (mine && m.id === lastMine) { state = m.delivered ? t('delivered') : t('sent'); }
     show(parts.stamp, !!groupEnd || !!state);
     show(parts.meta, !!groupEnd || !!state);
     var stateNode = parts.state;
@@ -1680,10 +1694,10 @@
     stateNode.setAttribute('data-sig', sig);
     clear(stateNode);
     if (state === 'failed' || state === 'refused') {
-      stateNode.appendChild(el('span', 'chat-error', 'Not sent: ' + (m.error && m.error.message || 'error')));
+      stateNode.appendChild(el('span', 'chat-error', t('not_sent', {reason: m.error && m.error.message || t('error')})));
       stateNode.appendChild(document.createTextNode(' '));
-      var again = state === 'failed' ? button('chat-retry', null, null, 'Retry now')
-        : button('chat-retry chat-edit', null, null, 'Edit');
+      var again = state === 'failed' ? button('chat-retry', null, null, t('retry_now'))
+        : button('chat-retry chat-edit', null, null, t('edit'));
       again.setAttribute(state === 'failed' ? 'data-retry' : 'data-edit', m.client_id);
       stateNode.appendChild(again);
     } else {
@@ -1723,7 +1737,7 @@
     if (!ui.notify) { return; }
     var onNow = notifyWanted();
     ui.notify.setAttribute('aria-pressed', onNow ? 'true' : 'false');
-    var label = onNow ? 'Notifications on (click to turn off)' : 'Notify me of new messages';
+    var label = onNow ? t('notify_on') : t('notify_me');
     ui.notify.setAttribute('aria-label', label);
     ui.notify.title = label;
     toggle(ui.notify, 'is-on', onNow);
@@ -1809,7 +1823,7 @@
     clear(ui.results);
     if (!users) { show(ui.results, false); return; }
     if (!users.length) {
-      ui.results.appendChild(el('li', 'chat-search-none', 'No one found'));
+      ui.results.appendChild(el('li', 'chat-search-none', t('no_one_found')));
     }
     for (var i = 0; i < users.length; i++) {
       var u = users[i];
@@ -1930,7 +1944,7 @@
     on(ui.search, 'keydown', function (e) {
       var first = ui.results.querySelector('li[data-user-id]');
       if (e.key === 'Escape') { ui.search.value = ''; renderSearch(null); }
-      if (e.key === 'Enter' && first) { e.preventDefault(); pickResult(first); }
+      if (e.key === 'Enter' && first && !composing(e)) { e.preventDefault(); pickResult(first); }
       if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.firstChild.focus(); }
     });
     on(ui.form, 'submit', function (e) {
@@ -1938,7 +1952,7 @@
       if (editing) {
         saveEdit();
       } else if (current && tooLong(ui.input.value)) {
-        current.notice = 'Messages are at most ' + MAX_LENGTH + ' characters: shorten it to send.';
+        current.notice = t('too_long_notice', {limit: MAX_LENGTH});
         refresh(current);
       } else if (current && send(current, ui.input.value)) {
         ui.input.value = '';
@@ -1948,8 +1962,8 @@
       ui.input.focus();
     });
     on(ui.input, 'keydown', function (e) {
-      // Enter sends; Shift+Enter (or an open IME composition) keeps typing.
-      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !e.isComposing) {
+      // Enter sends; Shift+Enter, or Enter that confirms an IME candidate, keeps typing.
+      if ((e.key === 'Enter' || e.keyCode === 13) && !e.shiftKey && !composing(e)) {
         e.preventDefault();
         ui.send.click();
       } else if ((e.key === 'ArrowUp' || e.keyCode === 38) && !ui.input.value && current &&
@@ -2115,7 +2129,7 @@
       window.location.reload();  // the host sends a signed-out visitor to its login
     } else {
       clear(ui.placeholder);
-      ui.placeholder.appendChild(el('p', null, 'You are signed out.'));
+      ui.placeholder.appendChild(el('p', null, t('signed_out')));
     }
   }
 

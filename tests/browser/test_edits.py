@@ -1,7 +1,17 @@
 """Contract v2.0 in the widget: edit (up-arrow), delete with confirmation, the
 marks and DOM hooks, and edits made elsewhere arriving live."""
+import re
+
 import pytest
 from playwright.sync_api import expect
+
+ANY_ID = re.compile(r"^\d+$")
+
+
+def message_id(bubble):
+    """The stored id of a bubble, once the server has acknowledged it."""
+    expect(bubble).to_have_attribute("data-message-id", ANY_ID)
+    return bubble.get_attribute("data-message-id")
 
 pytestmark = pytest.mark.browser
 
@@ -16,9 +26,8 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     theirs = bob.bubble("tpyo here", "other")
     expect(theirs).to_have_count(1)
     mine = alice.bubble("tpyo here", "self")
-    message_id = mine.get_attribute("data-message-id")
-    assert message_id and message_id.isdigit()
-    expect(theirs).to_have_attribute("data-message-id", message_id)
+    mid = message_id(mine)
+    expect(theirs).to_have_attribute("data-message-id", mid)
     conv = alice.item(bob)
     expect(conv).to_have_attribute("data-conversation-id", mine.evaluate(
         "li => String(ChatWidget.conversation(li.closest('[data-conv]')"
@@ -32,10 +41,10 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     box.fill("typo here")
     box.press("Enter")
     expect(box).to_have_value("")
-    edited = bob.page.locator(f'.chat-content li[data-message-id="{message_id}"]')
+    edited = bob.page.locator(f'.chat-content li[data-message-id="{mid}"]')
     expect(edited.locator(".chat-text")).to_contain_text("typo here")
     expect(edited.locator(".chat-edited")).to_have_count(1)
-    expect(alice.page.locator(f'.chat-content li[data-message-id="{message_id}"] .chat-edited')) \
+    expect(alice.page.locator(f'.chat-content li[data-message-id="{mid}"] .chat-edited')) \
         .to_have_count(1)
     expect(bob.bubble("first words", "other").locator(".chat-edited")).to_have_count(0)
 
@@ -46,7 +55,7 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     expect(box).to_have_value("")
 
     # Delete asks first: dismissed, nothing happens; accepted, a tombstone on both sides.
-    target = alice.page.locator(f'.chat-content li[data-message-id="{message_id}"]')
+    target = alice.page.locator(f'.chat-content li[data-message-id="{mid}"]')
     alice.page.once("dialog", lambda d: d.dismiss())
     target.hover()
     target.locator(".chat-delete").click()
@@ -62,11 +71,11 @@ def test_edit_with_up_arrow_and_delete_with_confirmation(open_chat, server):
     bob.page.reload()
     bob.wait_connected()
     bob.open_with(alice)
-    expect(bob.page.locator(f'.chat-content li[data-message-id="{message_id}"] .chat-deleted')) \
+    expect(bob.page.locator(f'.chat-content li[data-message-id="{mid}"] .chat-deleted')) \
         .to_have_count(1)
 
     # An edit made over HTTP (another device) reaches the open conversation live.
-    first = alice.bubble("first words", "self").get_attribute("data-message-id")
+    first = message_id(alice.bubble("first words", "self"))
     r = alice.session.patch(f"{server.url}/chat/api/messages/{first}",
                             json={"content": "first words, revised"}, timeout=5)
     assert r.status_code == 200, r.text
@@ -83,7 +92,7 @@ def test_edits_and_deletes_missed_offline_are_caught_up_once(open_chat):
         alice.send(text)
     bob.open_with(alice)
     expect(bob.bubbles()).to_have_count(3)
-    ids = [alice.bubble(t, "self").get_attribute("data-message-id") for t in ("one", "two")]
+    ids = [message_id(alice.bubble(t, "self")) for t in ("one", "two")]
     expect(bob.page.locator(".chat-status")).to_have_attribute("data-state", "connected")
     bob.page.wait_for_function("() => typeof JSON.parse(sessionStorage.getItem("
                                "Object.keys(sessionStorage).filter(k => k.endsWith(':rev'))[0]"
@@ -129,7 +138,7 @@ def test_reply_quotes_and_scrolls_to_the_original(open_chat):
     bob.open_with(alice)
     expect(bob.bubbles()).to_have_count(26)
     original = bob.bubble("the question", "other")
-    original_id = original.get_attribute("data-message-id")
+    original_id = message_id(original)
 
     # Bob replies to the first message: a preview above the box, then a quote.
     original.hover()
@@ -170,8 +179,10 @@ def test_open_conversation_by_id(open_chat):
     bob = open_chat("bob")
     alice.search_and_open(bob)
     alice.send("hello")
-    cid = alice.page.evaluate(
-        "String(ChatWidget.conversation(%s).last.conversation)" % bob.user["id"])
+    expect(bob.item(alice)).to_have_count(1)  # stored, and on the list of the other side
+    script = "(ChatWidget.conversation(%s) || {}).last" % bob.user["id"]
+    alice.page.wait_for_function(f"() => {script} && {script}.conversation")
+    cid = alice.page.evaluate(f"String({script}.conversation)")
     expect(bob.item(alice)).to_have_attribute("data-conversation-id", cid)
     bob.page.evaluate("ChatWidget.openConversation(%s)" % cid)
     expect(bob.page.locator(".chat-header")).to_contain_text("alice")
