@@ -15,6 +15,7 @@ import magic
 from PIL import Image, ImageOps
 
 from . import errors
+from .i18n import _l
 
 #: Raster types that may be shown inline; everything else is a download.
 INLINE_TYPES = frozenset(("image/png", "image/jpeg", "image/gif", "image/webp"))
@@ -55,7 +56,7 @@ def check(fileobj, allowed, max_pixels):
     head = fileobj.read(8192)
     fileobj.seek(0)
     if not head:
-        raise errors.invalid("The file is empty.")
+        raise errors.invalid(_l("The file is empty."))
     found = magic.from_buffer(head, mime=True)
     if found in _PIL_TYPES.values():
         return _image(fileobj, found, allowed, max_pixels)
@@ -63,12 +64,12 @@ def check(fileobj, allowed, max_pixels):
         return _allowed(Checked("application/pdf", fileobj), allowed)
     if found not in _MARKUP_TYPES and is_plain_text(fileobj):
         return _allowed(Checked("text/plain", fileobj), allowed)
-    raise errors.unsupported(f"Files of this type ({found}) cannot be sent.")
+    raise errors.unsupported(_l("Files of this type (%(type)s) cannot be sent.", type=found))
 
 
 def _allowed(checked, allowed):
     if checked.type not in allowed:
-        raise errors.unsupported(f"Files of this type ({checked.type}) cannot be sent.")
+        raise errors.unsupported(_l("Files of this type (%(type)s) cannot be sent.", type=checked.type))
     return checked
 
 
@@ -102,7 +103,7 @@ def _image(fileobj, declared, allowed, max_pixels):
         with Image.open(fileobj) as im:
             kind = _PIL_TYPES.get(im.format)
             if kind is None or kind not in allowed:
-                raise errors.unsupported(f"Images of this type ({im.format}) cannot be sent.")
+                raise errors.unsupported(_l("Images of this type (%(type)s) cannot be sent.", type=im.format))
             frames = getattr(im, "n_frames", 1)
             if im.width * im.height * frames > limit:
                 raise _too_many_pixels(limit)
@@ -110,11 +111,11 @@ def _image(fileobj, declared, allowed, max_pixels):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(limit) from None
     except (OSError, SyntaxError, ValueError, EOFError):  # Pillow's "cannot read this"
-        raise errors.unsupported("The image could not be read.") from None
+        raise errors.unsupported(_l("The image could not be read.")) from None
 
 
 def _too_many_pixels(limit):
-    return errors.too_large(f"Images are at most {limit // 1_000_000} megapixels.")
+    return errors.too_large(_l("Images are at most %(count)s megapixels.", count=limit // 1_000_000))
 
 
 def _reencode(im, kind):

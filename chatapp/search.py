@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from flask import request
 
 from . import errors, services
+from .i18n import _l
 from .models import storable
 
 log = logging.getLogger("chatapp")
@@ -189,7 +190,7 @@ def search(state, me, q, limit, before=None, conversation=None):
         mine = mine.where(mt.c.conversation_id == conversation)
     with state.engine.connect() as conn:
         if conversation is not None and conn.execute(mine).first() is None:
-            raise errors.not_found("No such conversation.")
+            raise errors.not_found(_l("No such conversation."))
         ids = state.searcher.find(conn, mine, q, limit, before)
         has_more = len(ids) > limit
         ids = ids[:limit]
@@ -206,7 +207,7 @@ def query_text():
     """The request's ``q``, stripped: 2 to 100 code points, else ``invalid``."""
     q = request.args.get("q", "").strip()
     if not MIN_QUERY <= len(q) <= MAX_QUERY or not storable(q):
-        raise errors.invalid(f"`q` must be {MIN_QUERY} to {MAX_QUERY} characters.")
+        raise errors.invalid(_l("`q` must be %(low)s to %(high)s characters.", low=MIN_QUERY, high=MAX_QUERY))
     return q
 
 

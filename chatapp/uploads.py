@@ -18,6 +18,7 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.wsgi import wrap_file
 
 from . import errors, filecheck, storage
+from .i18n import _l
 from .models import utcnow
 
 log = logging.getLogger("chatapp")
@@ -89,8 +90,8 @@ class Uploads:
         if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS or not all(
                 isinstance(v, str) and len(v) == 32 for v in value) \
                 or len(set(value)) != len(value):
-            raise errors.invalid(f"`attachments` must list up to {MAX_ATTACHMENTS} "
-                                 "different upload ids of yours.")
+            raise errors.invalid(_l("`attachments` must list up to %(count)s different "
+                                    "upload ids of yours.", count=MAX_ATTACHMENTS))
         return value
 
     def claim(self, sender, ids):
@@ -106,7 +107,7 @@ class Uploads:
                 sa.or_(t.c.claim.is_(None), t.c.claimed_at < now - CLAIM_TIMEOUT))
                 .values(claim=token, claimed_at=now)).rowcount
             if held != len(ids):  # (leaving the block rolls the claim back)
-                raise errors.invalid("`attachments` must list uploads of yours not sent yet.")
+                raise errors.invalid(_l("`attachments` must list uploads of yours not sent yet."))
             rows = {r.id: r for r in conn.execute(sa.select(t).where(t.c.claim == token))}
         return token, [self.attachment(rows[i]) for i in ids]
 
@@ -210,7 +211,7 @@ class _CappedFile(tempfile.SpooledTemporaryFile):
 
 
 def _too_large(limit):
-    return errors.too_large(f"Files are at most {limit} bytes.")
+    return errors.too_large(_l("Files are at most %(limit)s bytes.", limit=limit))
 
 
 def _uploaded_file(limit):
@@ -220,7 +221,7 @@ def _uploaded_file(limit):
     if declared is not None and declared > limit + MULTIPART_OVERHEAD:
         raise _too_large(limit)
     if request.mimetype != "multipart/form-data":
-        raise errors.unsupported("Send the file as multipart/form-data, in the field `file`.")
+        raise errors.unsupported(_l("Send the file as multipart/form-data, in the field `file`."))
     made = []
 
     def capped(*args, **kwargs):
@@ -236,14 +237,14 @@ def _uploaded_file(limit):
             max_form_parts=16, silent=False)
         upload = files.get("file")
         if upload is None:
-            raise errors.invalid("Send the file in the field `file`.")
+            raise errors.invalid(_l("Send the file in the field `file`."))
     except BaseException as exc:
         for f in made:
             f.close()
         if isinstance(exc, RequestEntityTooLarge):
             raise _too_large(limit) from None
         if isinstance(exc, ValueError):
-            raise errors.invalid("The multipart body could not be read.") from None
+            raise errors.invalid(_l("The multipart body could not be read.")) from None
         raise
     for f in made:
         if f is not upload.stream:
