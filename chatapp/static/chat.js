@@ -1607,9 +1607,9 @@
 
   function fileSize(n) {
     if (typeof n !== 'number' || n < 0) { return ''; }
-    if (n < 1024) { return n + ' B'; }
-    if (n < 1048576) { return Math.round(n / 1024) + ' KB'; }
-    return (Math.round(n / 104857.6) / 10) + ' MB';
+    if (n < 1024) { return t('size_bytes', {n: n}); }
+    if (n < 1048576) { return t('size_kb', {n: Math.round(n / 1024)}); }
+    return t('size_mb', {n: Math.round(n / 104857.6) / 10});
   }
 
   // Images as thumbnails that open the full image; other files as cards
@@ -1628,7 +1628,7 @@
     for (var i = 0; i < files.length; i++) {
       var f = files[i];
       if (!f || !localPath(f.url)) { continue; }
-      var name = String(f.name || 'file');
+      var name = String(f.name || t('file_unnamed'));
       if (f.thumb_url && localPath(f.thumb_url)) {
         var open = attrs(el('a', 'chat-image'), {href: f.url, target: '_blank', rel: 'noopener'});
         var img = attrs(el('img', 'chat-attachment'), {src: f.thumb_url, alt: name, loading: 'lazy'});

@@ -87,6 +87,11 @@
     loading_conversations: 'Loading conversations',
     loading_messages: 'Loading messages\u2026',
     announce_message: '{name}: {text}',
-    language: 'Language'
+    language: 'Language',
+    // attachments: a file's size, and the name of a file sent without one
+    size_bytes: '{n} B',
+    size_kb: '{n} KB',
+    size_mb: '{n} MB',
+    file_unnamed: 'file'
   }
 };

@@ -80,6 +80,11 @@
     loading_conversations: '正在加载会话',
     loading_messages: '正在加载消息…',
     announce_message: '{name}：{text}',
-    language: '语言'
+    language: '语言',
+    // attachments: a file's size, and the name of a file sent without one
+    size_bytes: '{n} B',
+    size_kb: '{n} KB',
+    size_mb: '{n} MB',
+    file_unnamed: '文件'
   }
 };
