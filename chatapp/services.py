@@ -123,7 +123,7 @@ def block(state, me, other):
     if other == me:
         raise errors.invalid("You cannot block yourself.")
     if not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     bt = state.tables["block"]
     try:
         with state.engine.begin() as conn:
@@ -137,7 +137,7 @@ def block(state, me, other):
 
 def unblock(state, me, other):
     if not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     bt = state.tables["block"]
     with state.engine.begin() as conn:
         gone = conn.execute(bt.delete().where(bt.c.blocker_id == me,
@@ -494,7 +494,7 @@ def _page(state, cid, before, after, limit):
 def history(state, me, other, before=None, after=None, limit=None):
     """One page of the conversation of ``me`` and ``other``, oldest first."""
     if other != me and not users.exists(state, other):
-        raise errors.unknown_user(f"No user with id {other!r}.")
+        raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     cid = direct_conversation(state, me, other)
     if cid is None:
         return [], False
@@ -670,7 +670,7 @@ def _check_new_members(state, me, ids, total):
         raise errors.invalid(f"A group has at most {state.group_max_members} members.")
     for u in ids:
         if not users.exists(state, u):
-            raise errors.unknown_user(f"No user with id {u!r}.")
+            raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(u)))
     for u in ids:
         if not users.can_message(state, me, u):
             raise errors.forbidden("You may not message one of these users.")
