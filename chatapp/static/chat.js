@@ -699,7 +699,7 @@
         editing = {id: m.id, c: c};
         ui.input.value = m.content;
         toggle(ui.form, 'is-editing', true);
-        c.notice = 'Editing your message: Enter saves, Escape cancels.';
+        c.notice = t('editing_notice');
         refresh(c);
         return true;
       }
@@ -723,7 +723,7 @@
     if (!text) { return; }
     emit('edit', {id: e.id, content: text}, function (err, ack) {
       if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
-        e.c.notice = 'Not saved: ' + ((ack && ack.error && ack.error.message) || 'try again');
+        e.c.notice = t('edit_not_saved', {reason: (ack && ack.error && ack.error.message) || t('try_again')});
         refresh(e.c);
       }
     });
@@ -737,8 +737,8 @@
     if (!m || m.deleted) { return; }
     if (editing) { stopEditing(); }
     replying = {id: m.id, from: m.from, content: String(m.content), c: current};
-    setText(ui.replyText, 'Replying to ' + (sameId(m.from, me.id) ? 'yourself' : nameOf(current.other)) +
-      ': ' + String(m.content).slice(0, 200));
+    setText(ui.replyText, t(sameId(m.from, me.id) ? 'replying_to_self' : 'replying_to',
+      {name: nameOf(current.other), text: String(m.content).slice(0, 200)}));
     show(ui.replyBar, true);
     ui.input.focus();
   }
@@ -773,19 +773,18 @@
     var c = current;
     if (!c) { return; }
     var was = !!blocked[c.key];
-    if (!was && !window.confirm('Block ' + nameOf(c.other) +
-        '? Neither of you can write to the other until you unblock.')) { return; }
+    if (!was && !window.confirm(t('block_confirm', {name: nameOf(c.other)}))) { return; }
     request(was ? 'DELETE' : 'PUT', PREFIX + '/api/blocks/' + encodeURIComponent(c.other.id), undefined,
       function (err) {
         if (err) { return; }
         if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
-        c.notice = was ? '' : 'You blocked ' + nameOf(c.other) + '. Unblock to write again.';
+        c.notice = was ? '' : t('blocked_notice', {name: nameOf(c.other)});
         refresh(c);
       });
   }
 
   function deleteMessage(id) {
-    if (!window.confirm('Delete this message for everyone?')) { return; }
+    if (!window.confirm(t('delete_confirm'))) { return; }
     emit('delete', {id: id}, function (err, ack) {
       if (ack && ack.ok) { onChanged({id: id, deleted: true, content: ''}); }
     });
@@ -1238,7 +1237,7 @@
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
     header.appendChild(names);
-    ui.block = attrs(el('button', 'chat-block', 'Block'), {type: 'button', 'aria-pressed': 'false'});
+    ui.block = attrs(el('button', 'chat-block', t('block')), {type: 'button', 'aria-pressed': 'false'});
     header.appendChild(ui.block);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
@@ -1277,7 +1276,7 @@
 
     ui.replyBar = el('div', 'chat-reply-draft');
     ui.replyText = el('span', 'chat-reply-draft-text');
-    ui.replyCancel = button('chat-reply-cancel', 'Cancel the reply', null, '\u00d7');
+    ui.replyCancel = button('chat-reply-cancel', t('cancel_reply'), null, '\u00d7');
     ui.replyBar.appendChild(ui.replyText);
     ui.replyBar.appendChild(ui.replyCancel);
     show(ui.replyBar, false);
@@ -1403,7 +1402,7 @@
   // Another's presence is only known while we are connected ourselves.
   function renderHeader(c) {
     var isBlocked = !!blocked[c.key];
-    setText(ui.block, isBlocked ? 'Unblock' : 'Block');
+    setText(ui.block, isBlocked ? t('unblock') : t('block'));
     ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
     setAvatar(ui.otherAvatar, c.other);
@@ -1546,12 +1545,12 @@
     var state = el('span', 'chat-state');
     meta.appendChild(state);
     bubble.appendChild(meta);
-    var rep = button('chat-reply-button', 'Reply to this message', null, 'Reply');
+    var rep = button('chat-reply-button', t('reply_label'), null, t('reply'));
     show(rep, false);
     bubble.appendChild(rep);
     var del = null;
     if (mine) {
-      del = button('chat-delete', 'Delete this message', null, 'Delete');
+      del = button('chat-delete', t('delete_label'), null, t('delete'));
       show(del, false);
       bubble.appendChild(del);
     }
@@ -1576,13 +1575,13 @@
     if (q && typeof q.id === 'number') {
       var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
       var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
-        : (me && sameId(q.from, me.id) ? 'You' : '');
+        : (me && sameId(q.from, me.id) ? t('you') : '');
       if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
-      quote.appendChild(el('span', 'chat-reply-text', q.deleted ? 'Message deleted' : String(q.content)));
+      quote.appendChild(el('span', 'chat-reply-text', q.deleted ? t('message_deleted') : String(q.content)));
       text.appendChild(quote);
     }
     if (m.deleted) {
-      text.appendChild(el('span', 'chat-deleted', 'Message deleted'));
+      text.appendChild(el('span', 'chat-deleted', t('message_deleted')));
       return;
     }
     appendLinked(text, String(m.content));

@@ -92,6 +92,24 @@
     size_bytes: '{n} B',
     size_kb: '{n} KB',
     size_mb: '{n} MB',
-    file_unnamed: 'file'
+    file_unnamed: 'file',
+    // edits, replies and blocks
+    editing_notice: 'Editing your message: Enter saves, Escape cancels.',
+    edit_not_saved: 'Not saved: {reason}',
+    try_again: 'try again',
+    replying_to: 'Replying to {name}: {text}',
+    replying_to_self: 'Replying to yourself: {text}',
+    block_confirm: 'Block {name}? Neither of you can write to the other until you unblock.',
+    blocked_notice: 'You blocked {name}. Unblock to write again.',
+    delete_confirm: 'Delete this message for everyone?',
+    block: 'Block',
+    unblock: 'Unblock',
+    cancel_reply: 'Cancel the reply',
+    reply_label: 'Reply to this message',
+    reply: 'Reply',
+    delete_label: 'Delete this message',
+    delete: 'Delete',
+    you: 'You',
+    message_deleted: 'Message deleted'
   }
 };

@@ -85,6 +85,24 @@
     size_bytes: '{n} B',
     size_kb: '{n} KB',
     size_mb: '{n} MB',
-    file_unnamed: '文件'
+    file_unnamed: '文件',
+    // edits, replies and blocks
+    editing_notice: '正在编辑你的消息：按 Enter 保存，按 Esc 取消。',
+    edit_not_saved: '未保存：{reason}',
+    try_again: '请重试',
+    replying_to: '回复 {name}：{text}',
+    replying_to_self: '回复自己：{text}',
+    block_confirm: '屏蔽 {name}？解除屏蔽前，你们双方都无法给对方发消息。',
+    blocked_notice: '你已屏蔽 {name}。解除屏蔽后才能再发消息。',
+    delete_confirm: '为所有人删除这条消息？',
+    block: '屏蔽',
+    unblock: '解除屏蔽',
+    cancel_reply: '取消回复',
+    reply_label: '回复这条消息',
+    reply: '回复',
+    delete_label: '删除这条消息',
+    delete: '删除',
+    you: '你',
+    message_deleted: '消息已删除'
   }
 };
