@@ -1,14 +1,16 @@
-"""Fill a chat database for the history micro-benchmark.
+"""Fill a chat database for the history and search micro-benchmarks.
 
     python bench/gen_data.py --db sqlite:////path/to/chat.sqlite \
-        [--users 10000] [--messages 1000000] [--partners 10] [--groups 2000]
+        [--users 10000] [--messages 1000000] [--partners 10] [--groups 2000] [--wide 20]
 
 Each user talks to a few others; message counts per conversation are skewed
 (a few long conversations, many short ones), timestamps move forward. Groups
 (3 to 30 members, about 10 on average) carry ``--group-share`` of the
 messages. Every message gets its ``rev`` in order, as the server would; the
-``rev`` counter ends at the last one. Every user's password is
-``password123`` (hashed once, reused).
+``rev`` counter ends at the last one. Users 1 to ``--wide`` are in 100
+direct conversations each (search: "a user in 100 conversations"). About a
+third of the messages are Chinese, the rest English, both made of common
+words. Every user's password is ``password123`` (hashed once, reused).
 """
 import argparse
 import os
@@ -43,8 +45,37 @@ def pairs_for(users, partners, rng):
     return sorted(pairs)
 
 
+EN = ("the", "a", "to", "and", "you", "it", "is", "we", "meeting", "tomorrow", "coffee",
+      "lunch", "project", "report", "call", "later", "thanks", "ok", "see", "photo", "plan",
+      "trip", "train", "ticket", "hotel", "price", "send", "file", "review", "today",
+      "weekend", "dinner", "maybe", "great", "sorry", "late", "office", "home", "music",
+      "movie", "game", "birthday", "party", "question", "answer", "quick", "budget", "draft",
+      "design", "deadline", "monday", "friday", "morning", "evening", "weather", "rain")
+ZH = ("明天", "今天", "咖啡", "咖啡馆", "开会", "项目", "报告", "晚饭", "周末", "电影", "谢谢",
+      "好的", "没问题", "时间", "地方", "我们", "你们", "出发", "火车", "酒店", "价格", "文件",
+      "照片", "生日", "聚会", "问题", "回答", "下午", "早上", "晚上", "天气", "下雨", "办公室",
+      "回家", "音乐", "游戏", "预算", "设计", "截止", "星期一", "星期五", "一起", "可能", "去")
+
+
+def content_for(rng):
+    """A short message of common words: a third Chinese (no spaces), the rest English."""
+    if rng.random() < 1 / 3:
+        return "".join(rng.choices(ZH, k=rng.randint(3, 9))) + rng.choice(("", "。", "！", "？"))
+    words = rng.choices(EN, k=rng.randint(3, 12))
+    return " ".join(words).capitalize() + rng.choice(("", ".", "!", "?"))
+
+
+def wide_pairs(users, wide, rng, per_user=100):
+    """Users 1..wide each get ``per_user`` partners."""
+    pairs = set()
+    for u in range(1, wide + 1):
+        partners = [v for v in rng.sample(range(1, users + 1), per_user + 1) if v != u]
+        pairs.update((min(u, v), max(u, v)) for v in partners[:per_user])
+    return pairs
+
+
 def fill(app, users, messages, partners, groups=2000, group_share=0.2, seed=1,
-         chunk=20000):
+         chunk=20000, wide=0):
     rng = random.Random(seed)
     state = app.extensions["chat"]
     t, engine = state.table, state.engine
@@ -56,7 +87,7 @@ def fill(app, users, messages, partners, groups=2000, group_share=0.2, seed=1,
         conn.execute(users_t.insert(), [
             {"id": i, "username": f"user{i}", "username_key": f"user{i}",
              "password_hash": pw, "created_at": start} for i in range(1, users + 1)])
-    pairs = pairs_for(users, partners, rng)
+    pairs = sorted(set(pairs_for(users, partners, rng)) | wide_pairs(users, wide, rng))
     conv_rows, member_rows, teams = [], [], []
     for n, (a, b) in enumerate(pairs, start=1):
         conv_rows.append({"id": n, "kind": "direct", "title": None, "owner_id": None,
@@ -101,7 +132,7 @@ def fill(app, users, messages, partners, groups=2000, group_share=0.2, seed=1,
                 a, b = b, a
             row = {"conversation_id": p + 1, "sender_id": a, "recipient_id": b,
                    "read_at": at if rng.random() < 0.9 else None}
-        row.update({"id": k, "content": f"message {k}", "sent_at": at, "client_id": None,
+        row.update({"id": k, "content": content_for(rng), "sent_at": at, "client_id": None,
                     "edited_at": None, "deleted": False, "reply_to_id": None, "rev": k})
         rows.append(row)
         if len(rows) == chunk:
@@ -136,13 +167,19 @@ def main(argv=None):
     p.add_argument("--groups", type=int, default=2000)
     p.add_argument("--group-share", type=float, default=0.2,
                    help="share of the messages sent in groups")
+    p.add_argument("--wide", type=int, default=20, help="users in 100 conversations each")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     app = make_app(args.db)
     npairs, ngroups, n = fill(app, args.users, args.messages, args.partners, args.groups,
-                              args.group_share)
-    with app.extensions["chat"].engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+                              args.group_share, wide=args.wide)
+    # Statistics for the planner, and on PostgreSQL the visibility map that
+    # lets index-only scans skip the table (autovacuum's work, done now).
+    engine = app.extensions["chat"].engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        elif conn.dialect.name == "sqlite":
             conn.exec_driver_sql("ANALYZE")
     print(f"{args.users} users, {npairs} direct conversations, {ngroups} groups, "
           f"{n} messages in {time.monotonic() - t0:.0f}s")

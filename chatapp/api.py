@@ -7,7 +7,7 @@ from xml.sax.saxutils import escape
 from flask import Blueprint, Response, current_app, request
 from flask_login import current_user
 
-from . import errors, i18n, inputs, ops, services, transport, users
+from . import errors, i18n, inputs, ops, search, services, transport, uploads, users
 from .errors import ChatError
 from .i18n import _l
 
@@ -249,3 +249,40 @@ def unblock(uid, user_id):
     st = state()
     services.unblock(st, uid, inputs.user_id_from_path(st, user_id))
     return "", 204
+
+
+# -- attachments and search (contract v2.0) ---------------------------------
+
+@bp.post("/api/uploads")
+@login_required_json
+def create_upload(uid):
+    """Upload one file (multipart, field ``file``); it can then be sent."""
+    return {"attachment": uploads.receive(state(), uid)}, 201
+
+
+def _viewer():
+    return users.user_id(state(), current_user) if current_user.is_authenticated else None
+
+
+@bp.get("/files/<upload_id>")
+def download(upload_id):
+    """An uploaded file, to those who may see it; 404 to anyone else."""
+    return uploads.serve(state(), _viewer(), upload_id)
+
+
+@bp.get("/files/<upload_id>/thumb")
+def thumbnail(upload_id):
+    """An image's thumbnail (at most 320 px), to those who may see the image."""
+    return uploads.serve(state(), _viewer(), upload_id, thumb=True)
+
+
+@bp.get("/api/search")
+@login_required_json
+def search_messages(uid):
+    """Messages of the caller's conversations that contain ``q``, newest first."""
+    q = search.query_text()
+    limit = inputs.query_int("limit", 20, 1, current_app.config["CHAT_HISTORY_MAX_PAGE"])
+    before = inputs.query_int("before", None, 0, 2**63 - 1)
+    conversation = inputs.query_int("conversation", None, 0, 2**63 - 1)
+    results, has_more = search.search(state(), uid, q, limit, before, conversation)
+    return {"results": results, "has_more": has_more}

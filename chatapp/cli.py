@@ -34,3 +34,12 @@ def db_upgrade(revision):
         click.echo(f"Chat's tables had no revision: stamped {adopted}")
     migrate.upgrade(state, revision)
     click.echo(f"Chat's tables are at revision {migrate.current(state)}")
+
+
+@chat_cli.command("cleanup")
+@click.option("--older-than", default=86400, show_default=True, type=click.IntRange(min=0),
+              help="Seconds an unsent upload is kept.")
+def cleanup(older_than):
+    """Remove uploads never sent in a message (run it daily, e.g. from cron)."""
+    removed = current_app.extensions["chat"].uploads.cleanup(older_than)
+    click.echo(f"Removed {removed} unsent upload(s).")

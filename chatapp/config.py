@@ -85,6 +85,32 @@ CHAT_EDIT_WINDOW = 0
 #: ``flask chat db-upgrade`` (or its own migrations) when it deploys.
 CHAT_MIGRATE_ON_START = False
 
+#: Largest uploaded file, in bytes; a request declaring more is refused
+#: before its body is read, and a body is never read past it.
+CHAT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+
+#: Types that may be uploaded, decided from the content (never the name):
+#: any of these six.
+CHAT_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp",
+                     "application/pdf", "text/plain")
+
+#: Largest image (width x height x frames) decoded; more is refused as
+#: ``too_large`` before any pixel is decoded (decompression bombs).
+CHAT_UPLOAD_MAX_PIXELS = 50_000_000
+
+#: Where uploads are stored: ``None`` = folder ``chat-uploads`` in the
+#: instance folder; a folder path; ``s3://bucket/prefix``; or a storage object.
+CHAT_UPLOAD_STORAGE = None
+
+#: Extra boto3 client options for ``s3://`` storage (``endpoint_url``,
+#: ``region_name``, ...); credentials come from boto3's usual places.
+CHAT_UPLOAD_S3 = {}
+
+#: Search: callers whose conversations hold at most this many messages are
+#: answered by reading those (cheaper than the index's common matches); above
+#: it, by the database's trigram index. ``0``: always the index.
+CHAT_SEARCH_SCAN_MAX = 20_000
+
 #: Languages offered (BCP 47 tags, e.g. ``["en", "zh-Hans"]``); ``None`` offers
 #: every language chat has a catalog for (English and Simplified Chinese).
 CHAT_LANGUAGES = None

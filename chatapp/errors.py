@@ -107,3 +107,7 @@ def internal(message=_l("Something went wrong; try again.")):
 
 def blocked(message="You cannot reach this user: one of you blocked the other."):
     return ChatError("blocked", message, 403)
+
+
+def too_large(message="Too large."):
+    return ChatError("too_large", message, 413)

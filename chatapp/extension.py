@@ -30,7 +30,9 @@ class Chat:
     ``CHAT_MESSAGE_QUEUE``, ``CHAT_QUEUE_CHANNEL``, ``CHAT_URL_PREFIX``, ``CHAT_TABLE_PREFIX``,
     ``CHAT_NAMESPACE``, ``CHAT_USER_NAME_ATTR``, ``CHAT_PRESENCE_TTL``,
     ``CHAT_USER_SEARCH_LIMIT``, ``CHAT_GROUP_COMMIT``, ``CHAT_GROUP_COMMIT_MAX``,
-    ``CHAT_SQLITE_SYNCHRONOUS``, ``CHAT_LANGUAGES``, ``CHAT_DEFAULT_LANGUAGE``.
+    ``CHAT_SQLITE_SYNCHRONOUS``, ``CHAT_LANGUAGES``, ``CHAT_DEFAULT_LANGUAGE``,
+    ``CHAT_UPLOAD_MAX_BYTES``, ``CHAT_UPLOAD_TYPES``, ``CHAT_UPLOAD_MAX_PIXELS``,
+    ``CHAT_UPLOAD_STORAGE``, ``CHAT_UPLOAD_S3``, ``CHAT_SEARCH_SCAN_MAX``.
     """
 
     HOOKS = ("can_message", "display_name", "avatar_url", "search_users", "locale")
@@ -80,7 +82,8 @@ class Chat:
         return fn
 
     def init_app(self, app, user_model=None, db=None, socketio=None, **hooks):
-        from . import headers, ops, presence, ratelimit, services, transport
+        # (uploads and search add their routes to the blueprint before it is registered)
+        from . import headers, ops, presence, ratelimit, search, services, transport, uploads
         from .api import bp
         from .events import ChatNamespace
         from .state import ChatState
@@ -115,6 +118,8 @@ class Chat:
                           limiter=ratelimit.make(app.config))
         state.store = MessageStore(state)
         app.extensions["chat"] = state
+        uploads.init_app(app, state)
+        search.init_app(app, state)
         socketio.on_namespace(ChatNamespace(state))
         app.register_blueprint(bp, url_prefix=state.url_prefix)
         from . import assets

@@ -105,6 +105,8 @@ def adopt(state):
         return None
     columns = {c["name"] for c in sa.inspect(state.engine).get_columns(state.table.name)}
     revision = "0002_conversations" if "conversation_id" in columns else BASELINE
+    if state.tables["upload"].name in names:
+        revision = "0003_uploads_search"
     stamp(state, revision)
     return revision
 

@@ -41,7 +41,7 @@ def define_tables(metadata, prefix="chat_", user_id_type=None):
     p = prefix
     if f"{p}message" in metadata.tables:
         return {k: metadata.tables[f"{p}{k}"]
-                for k in ("message", "conversation", "member", "block", "counter")}
+                for k in ("message", "conversation", "member", "block", "counter", "upload")}
     message = sa.Table(
         f"{p}message", metadata,
         sa.Column("id", _bigint(), primary_key=True, autoincrement=True),
@@ -110,8 +110,30 @@ def define_tables(metadata, prefix="chat_", user_id_type=None):
         sa.Column("value", sa.BigInteger(), nullable=False),
         **_MYSQL,
     )
+    upload = sa.Table(
+        f"{p}upload", metadata,
+        sa.Column("id", sa.String(32), primary_key=True),  # random, also the storage key
+        sa.Column("uploader_id", uid, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("type", sa.String(100), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=True),
+        sa.Column("height", sa.Integer(), nullable=True),
+        sa.Column("thumb_type", sa.String(100), nullable=True),
+        sa.Column("created_at", _TIMESTAMP, nullable=False),
+        # The message that carries it (NULL until sent) and its place there.
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("position", sa.SmallInteger(), nullable=True),
+        # Held by one send between its checks and its commit, so two sends
+        # can never both carry it (a claim older than a minute is void).
+        sa.Column("claim", sa.String(32), nullable=True),
+        sa.Column("claimed_at", _TIMESTAMP, nullable=True),
+        # A message's attachments, and the unsent ones by age (cleanup).
+        sa.Index(f"ix_{p}upload_message", "message_id", "created_at"),
+        **_MYSQL,
+    )
     return {"message": message, "conversation": conversation, "member": member,
-            "block": block, "counter": counter}
+            "block": block, "counter": counter, "upload": upload}
 
 
 def storable(text):
@@ -141,11 +163,12 @@ def iso(dt):
     return dt.isoformat(timespec="milliseconds") + "Z"
 
 
-def message_dict(row, reply=None):
+def message_dict(row, reply=None, attachments=None):
     """A stored message row as the contract's Message object.
 
     ``reply`` is the row ``row.reply_to_id`` names (``None`` when there is none
     or it is gone): quoted as its first 200 code points, or as a tombstone.
+    ``attachments``: its Attachment objects (none once deleted).
     """
     deleted = bool(row.deleted)
     quote = None
@@ -168,6 +191,6 @@ def message_dict(row, reply=None):
         "edited_at": iso(row.edited_at),
         "deleted": deleted,
         "reply_to": quote,
-        "attachments": [],
+        "attachments": [] if deleted else list(attachments or ()),
         "rev": row.rev,
     }

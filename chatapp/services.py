@@ -54,7 +54,7 @@ def _content(state, data, required=True):
     if not isinstance(content, str) or not storable(content):
         raise errors.invalid("`content` must be a string of valid characters.")
     content = content.strip()
-    if not content:
+    if not content and required:
         raise errors.empty()
     if len(content) > state.max_length:
         raise errors.too_long(state.max_length)
@@ -264,16 +264,15 @@ def send_message(state, sender, data, sid=None):
     reply_to = data.get("reply_to")
     if reply_to is not None:
         inputs.message_id(reply_to, "reply_to")
-    attachments = data.get("attachments")
-    if attachments is not None and (not isinstance(attachments, list) or attachments):
-        raise errors.invalid("`attachments` must name uploads of yours.")
-    content = _content(state, data)
+    upload_ids = state.uploads.parse_ids(data.get("attachments"))
+    content = _content(state, data, required=not upload_ids)
     kind, other, cid, members = _target(state, sender, data, "to", _l("You cannot message yourself."))
     # A block between direct users is checked where the message is stored
     # (one query per group commit, not one per send).
-    if client_id is not None and state.limiter.limit:
-        # The store answers a resend by itself; asking first only keeps a
-        # resend from spending the sender's rate limit.
+    if client_id is not None and (state.limiter.limit or upload_ids):
+        # The store answers a resend by itself; asking first keeps a resend
+        # from spending the sender's rate limit, and from being refused for
+        # naming uploads its first send already carries.
         row = state.store.find_by_client_id(sender, client_id)
         if row is not None:
             return _ack(state, sender, row, members, duplicate=True)
@@ -290,13 +289,21 @@ def send_message(state, sender, data, sid=None):
             if blocked_between(state, sender, other):
                 raise errors.blocked()
             cid = direct_conversation(state, sender, other, create=True)
-    row, created = state.store.insert({
-        "conversation_id": cid, "sender_id": sender, "recipient_id": other,
-        "content": content, "client_id": client_id, "reply_to_id": reply_to},
-        check_blocks=kind == DIRECT)
+    claim, files, link = None, [], None
+    if upload_ids:
+        claim, files = state.uploads.claim(sender, upload_ids)
+        link = state.uploads.linker(claim, upload_ids)
+    try:
+        row, created = state.store.insert({
+            "conversation_id": cid, "sender_id": sender, "recipient_id": other,
+            "content": content, "client_id": client_id, "reply_to_id": reply_to},
+            check_blocks=kind == DIRECT, link=link)
+    finally:
+        if claim is not None:
+            state.uploads.release(claim)  # only what this send did not use
     if not created:
         return _ack(state, sender, row, members, duplicate=True)
-    ack = _ack(state, sender, row, members, duplicate=False, reply=reply)
+    ack = _ack(state, sender, row, members, duplicate=False, reply=reply, attachments=files)
     if kind == GROUP:
         with state.engine.connect() as conn:  # as they are now the message is stored
             members = member_ids(conn, state, cid)
@@ -314,15 +321,19 @@ def _reply_target(state, reply_to, cid):
     return row
 
 
-def _ack(state, sender, row, members, duplicate, reply=None):
+def _ack(state, sender, row, members, duplicate, reply=None, attachments=None):
     if reply is None and row.reply_to_id is not None:
         reply = _rows_by_id(state, [row.reply_to_id]).get(row.reply_to_id)
+    if attachments is None:
+        with state.engine.connect() as conn:
+            attachments = state.uploads.for_messages(conn, [row.id]).get(row.id)
     others = [m for m in members if m != sender]
     if row.recipient_id is not None:
         delivered = state.presence.is_online(row.recipient_id)
     else:
         delivered = bool(state.presence.online_among(others))
-    ack = {"ok": True, "message": message_dict(row, reply), "delivered": delivered}
+    ack = {"ok": True, "message": message_dict(row, reply, attachments),
+           "delivered": delivered}
     if duplicate:
         ack["duplicate"] = True
     return ack
@@ -343,7 +354,8 @@ def _rows_by_id(state, ids, conn=None):
 def _dicts(state, conn, rows):
     """Message objects of ``rows``, their quoted messages read in one query."""
     replies = _rows_by_id(state, [r.reply_to_id for r in rows], conn)
-    return [message_dict(r, replies.get(r.reply_to_id)) for r in rows]
+    files = state.uploads.for_messages(conn, [r.id for r in rows])
+    return [message_dict(r, replies.get(r.reply_to_id), files.get(r.id)) for r in rows]
 
 
 # -- edit and delete -----------------------------------------------------
@@ -497,8 +509,9 @@ def group_history(state, me, cid, before=None, after=None, limit=None):
 
 # -- conversation lists ----------------------------------------------------
 
-def _listing(state, me, directs_only):
-    """Every conversation of ``me`` with its sort key, last message id and unread count."""
+def _listing(state, me, directs_only, only=None):
+    """Every conversation of ``me`` (or those of ``only``, ids) with its sort
+    key, last message id and unread count."""
     t, ct, mt = state.table, state.tables["conversation"], state.tables["member"]
     last = (sa.select(sa.func.max(t.c.id)).where(t.c.conversation_id == ct.c.id)
             .scalar_subquery())
@@ -516,6 +529,8 @@ def _listing(state, me, directs_only):
          .join(mt, mt.c.conversation_id == ct.c.id).where(mt.c.user_id == me))
     if directs_only or not state.groups_enabled:
         q = q.where(ct.c.kind == DIRECT)
+    if only is not None:
+        q = q.where(ct.c.id.in_(only))
     with state.engine.connect() as conn:
         rows = [r for r in conn.execute(q) if r.kind == GROUP or r.last_id is not None]
     rows.sort(key=lambda r: (r.last_id if r.last_id is not None else r.sort_floor, r.id),
@@ -540,9 +555,21 @@ def conversations(state, me, limit=None, before=None):
             rows = rows[at + 1:]
         has_more = len(rows) > limit
         rows = rows[:limit]
+    return _conversation_items(state, me, rows, v2=limit is not None), has_more
+
+
+def conversation_items(state, me, ids):
+    """``{id: Conversation}`` of those of ``ids`` that ``me`` is in."""
+    rows = _listing(state, me, directs_only=False, only=list(ids))
+    return {item["id"]: item for item in _conversation_items(state, me, rows, v2=True)}
+
+
+def _conversation_items(state, me, rows, v2):
+    """Conversation objects of ``_listing`` rows, as ``me`` sees them."""
     with state.engine.connect() as conn:
         lasts = _rows_by_id(state, [r.last_id for r in rows], conn)
         quoted = _rows_by_id(state, [m.reply_to_id for m in lasts.values()], conn)
+        files = state.uploads.for_messages(conn, list(lasts))
         group_ids = [r.id for r in rows if r.kind == GROUP]
         mt = state.tables["member"]
         members = {}
@@ -560,7 +587,8 @@ def conversations(state, me, limit=None, before=None):
     out = []
     for r in rows:
         last = lasts.get(r.last_id)
-        last_dict = message_dict(last, quoted.get(last.reply_to_id)) if last else None
+        last_dict = message_dict(last, quoted.get(last.reply_to_id),
+                                 files.get(last.id)) if last else None
         if r.kind == DIRECT:
             other = _other_of(r, me)
             user = found.get(other)
@@ -568,7 +596,7 @@ def conversations(state, me, limit=None, before=None):
                 continue  # the other account is gone
             item = {"id": r.id, "kind": DIRECT, "other": users.to_dict(state, user, other in online),
                     "last_message": last_dict, "unread": r.unread}
-            if limit is not None:
+            if v2:
                 item["title"] = None
         else:
             item = {"id": r.id, "kind": GROUP, "title": r.title, "owner": r.owner_id,
@@ -576,7 +604,7 @@ def conversations(state, me, limit=None, before=None):
                                 for u in members.get(r.id, []) if u in found],
                     "last_message": last_dict, "unread": r.unread}
         out.append(item)
-    return out, has_more
+    return out
 
 
 def conversation_dict(state, me, row, members):

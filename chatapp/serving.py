@@ -86,22 +86,28 @@ class RequestLimits:
     python-engineio itself would disconnect the session and wait for a poll
     that never comes, holding the request and its connection. Other paths
     get 413 above ``MAX_CONTENT_LENGTH`` when the app sets one (Flask would
-    refuse it too, but only once the view reads the body).
+    refuse it too, but only once the view reads the body). ``paths`` gives
+    some exact paths a limit of their own instead (chat's upload route: its
+    view refuses more than ``CHAT_UPLOAD_MAX_BYTES`` by the header itself, in
+    the contract's shape, and never reads past it).
     """
 
     def __init__(self, wsgi_app, engineio_path="/socket.io/", engineio_limit=None,
-                 body_limit=None):
+                 body_limit=None, paths=None):
         self.wsgi_app = wsgi_app
         self.engineio_path = "/" + engineio_path.strip("/") + "/"
         self.engineio_limit = engineio_limit
         self.body_limit = body_limit
+        self.paths = dict(paths or {})
 
     def __call__(self, environ, start_response):
         length = environ.get("CONTENT_LENGTH")
         if length:
             path = environ.get("PATH_INFO", "")
-            limit = (self.engineio_limit if path.startswith(self.engineio_path)
-                     or path + "/" == self.engineio_path else self.body_limit)
+            if path.startswith(self.engineio_path) or path + "/" == self.engineio_path:
+                limit = self.engineio_limit
+            else:
+                limit = self.paths.get(path, self.body_limit)
             try:
                 too_long = limit is not None and int(length) > limit
             except ValueError:
@@ -139,7 +145,8 @@ def production(app, drain_on_sigterm=None):
     path = getattr(getattr(socketio, "sockio_mw", None), "engineio_path", None) or "socket.io"
     app.wsgi_app = RequestLimits(app.wsgi_app, engineio_path=path,
                                  engineio_limit=socketio.server.eio.max_http_buffer_size,
-                                 body_limit=app.config.get("MAX_CONTENT_LENGTH"))
+                                 body_limit=app.config.get("MAX_CONTENT_LENGTH"),
+                                 paths=_own_body_limits(app))
     if drain_on_sigterm is None:
         drain_on_sigterm = "gunicorn" in sys.modules and socketio.async_mode != "threading"
     if drain_on_sigterm:
@@ -147,6 +154,16 @@ def production(app, drain_on_sigterm=None):
         watcher.install(then=signal.getsignal(signal.SIGTERM))
         return watcher
     return None
+
+
+def _own_body_limits(app):
+    """Paths whose views bound their bodies themselves, left to them: chat's
+    upload route (found in the URL map, wherever chat is mounted) takes up to
+    ``CHAT_UPLOAD_MAX_BYTES`` whatever ``MAX_CONTENT_LENGTH`` says, refuses a
+    declared length over it with the contract's ``too_large`` before reading,
+    and never reads past it (chunked bodies included)."""
+    return {rule.rule: None for rule in app.url_map.iter_rules()
+            if rule.endpoint == "chat.create_upload"}
 
 
 class SigtermDrain:

@@ -41,6 +41,8 @@ class ChatState:
         self.edit_window = float(cfg["CHAT_EDIT_WINDOW"] or 0)
         self.direct_ids = {}  # (user, user) -> direct conversation id; never changes
         self.store = None  # the MessageStore, set by init_app
+        self.uploads = None  # uploads.Uploads (storage, limits), set by init_app
+        self.searcher = None  # search.Searcher, set by init_app
 
 
 def _as_list(value):

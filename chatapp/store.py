@@ -49,12 +49,13 @@ class _Pending:
 
     ``pair`` (sender, recipient) of a direct message: refused with ``blocked``
     if either blocked the other, checked in the transaction that stores it.
+    ``link(conn, message_id)`` runs in that transaction too (attachments).
     """
 
-    __slots__ = ("values", "done", "result", "error", "pair")
+    __slots__ = ("values", "done", "result", "error", "pair", "link")
 
-    def __init__(self, values, done, pair=None):
-        self.values, self.done, self.pair = values, done, pair
+    def __init__(self, values, done, pair=None, link=None):
+        self.values, self.done, self.pair, self.link = values, done, pair, link
         self.result = self.error = None
 
 
@@ -139,18 +140,20 @@ class MessageStore:
             conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
         return rev
 
-    def insert(self, values, check_blocks=False):
+    def insert(self, values, check_blocks=False, link=None):
         """Commit one message (its column values but ``id`` and ``rev``);
         return ``(row, created)``. With ``check_blocks``, a direct message
-        between users who blocked one another raises ``blocked`` instead."""
+        between users who blocked one another raises ``blocked`` instead.
+        ``link(conn, message_id)``, if given, runs in the transaction that
+        stores the message (attachments)."""
         values = {"sent_at": utcnow(), "read_at": None, "edited_at": None, "deleted": False,
                   "reply_to_id": None, "rev": None, **values}
         self.ensure_counter()
         pair = (values["sender_id"], values["recipient_id"]) if check_blocks else None
         if not self.group:
-            return self._insert_one(values, pair)
+            return self._insert_one(values, pair, link)
         eio = self.state.socketio.server.eio
-        item = _Pending(values, eio.create_event(), pair)
+        item = _Pending(values, eio.create_event(), pair, link)
         with self._lock:
             if self._queue is None:
                 self._queue = eio.create_queue()
@@ -208,7 +211,7 @@ class MessageStore:
         except IntegrityError:
             # Another process stored one of these client_ids meanwhile.
             for item in batch:
-                self._settle(item, self._insert_one, item.values, item.pair)
+                self._settle(item, self._insert_one, item.values, item.pair, item.link)
         except Exception as exc:  # every sender must hear back, whatever happened
             for item in batch:
                 item.error = exc
@@ -252,6 +255,9 @@ class MessageStore:
                 for n, item in enumerate(fresh):
                     item.values["rev"] = first_rev + n
             ids = self._insert_rows(conn, t, [i.values for i in fresh])
+            for item, new_id in zip(fresh, ids):
+                if item.link is not None:
+                    item.link(conn, new_id)
         for item, new_id in zip(fresh, ids):
             item.result = (SimpleNamespace(id=new_id, **item.values), True)
         for item in batch:
@@ -291,7 +297,7 @@ class MessageStore:
             return list(result.scalars())
         return [conn.execute(t.insert().values(r)).inserted_primary_key[0] for r in rows]
 
-    def _insert_one(self, values, pair=None):
+    def _insert_one(self, values, pair=None, link=None):
         t = self.state.table
         client_id = values["client_id"]
         try:
@@ -300,6 +306,8 @@ class MessageStore:
                     raise errors.blocked()
                 values["rev"] = self.allocate_revs(conn, 1)
                 new_id = conn.execute(t.insert().values(values)).inserted_primary_key[0]
+                if link is not None:
+                    link(conn, new_id)
         except IntegrityError:
             # Another send with this client_id won the race: answer with its row.
             row = client_id is not None and self.find_by_client_id(

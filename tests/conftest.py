@@ -18,6 +18,7 @@ def app(tmp_path):
         "WTF_CSRF_ENABLED": True,
         "CHAT_RATE_LIMIT": 0,
         "CHAT_REGISTER_LIMIT": 0,  # tests register many users; test_throttle turns it on
+        "CHAT_UPLOAD_STORAGE": str(tmp_path / "uploads"),
     })
     yield app
     with app.app_context():

@@ -723,7 +723,7 @@
     if (!text) { return; }
     emit('edit', {id: e.id, content: text}, function (err, ack) {
       if (ack && ack.ok) { onChanged(ack.message); } else if (e.c === current) {
-        e.c.notice = t('not_saved', {reason: (ack && ack.error && ack.error.message) || t('try_again')});
+        e.c.notice = t('edit_not_saved', {reason: (ack && ack.error && ack.error.message) || t('try_again')});
         refresh(e.c);
       }
     });
@@ -737,8 +737,8 @@
     if (!m || m.deleted) { return; }
     if (editing) { stopEditing(); }
     replying = {id: m.id, from: m.from, content: String(m.content), c: current};
-    setText(ui.replyText, t('replying_to', {name: sameId(m.from, me.id) ? t('yourself') : nameOf(current.other),
-      text: String(m.content).slice(0, 200)}));
+    setText(ui.replyText, t(sameId(m.from, me.id) ? 'replying_to_self' : 'replying_to',
+      {name: nameOf(current.other), text: String(m.content).slice(0, 200)}));
     show(ui.replyBar, true);
     ui.input.focus();
   }
@@ -778,7 +778,7 @@
       function (err) {
         if (err) { return; }
         if (was) { delete blocked[c.key]; } else { blocked[c.key] = true; }
-        c.notice = was ? '' : t('you_blocked', {name: nameOf(c.other)});
+        c.notice = was ? '' : t('blocked_notice', {name: nameOf(c.other)});
         refresh(c);
       });
   }
@@ -1550,7 +1550,7 @@
     bubble.appendChild(rep);
     var del = null;
     if (mine) {
-      del = button('chat-delete', t('delete_label'), null, t('delete_action'));
+      del = button('chat-delete', t('delete_label'), null, t('delete'));
       show(del, false);
       bubble.appendChild(del);
     }
@@ -1564,13 +1564,14 @@
   // The text of a bubble, or its tombstone; "edited" after a changed one.
   function renderText(li, m) {
     var q = m.reply_to;
-    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + m.content +
-      (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
+    var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + attachmentKey(m) + '|' +
+      m.content + (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
     if (li.chatTextSig === sig) { return; }
     li.chatTextSig = sig;
     var text = li.chatParts.text;
     clear(text);
     toggle(li, 'is-deleted', !!m.deleted);
+    renderAttachments(li, m.deleted ? [] : (m.attachments || []));
     if (q && typeof q.id === 'number') {
       var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
       var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
@@ -1587,6 +1588,62 @@
     if (m.edited_at) {
       text.appendChild(document.createTextNode(' '));
       text.appendChild(el('span', 'chat-edited', t('edited_mark')));
+    }
+  }
+
+  function attachmentKey(m) {
+    var ids = [];
+    var files = m.attachments || [];
+    for (var i = 0; i < files.length; i++) { ids.push(files[i] && files[i].id); }
+    return ids.join(',');
+  }
+
+  // Only chat's own paths: never another origin's URL from a message.
+  function localPath(url) {
+    return typeof url === 'string' && url.charAt(0) === '/' && url.charAt(1) !== '/' &&
+      url.charAt(1) !== '\\';
+  }
+
+  function fileSize(n) {
+    if (typeof n !== 'number' || n < 0) { return ''; }
+    if (n < 1024) { return t('size_bytes', {n: n}); }
+    if (n < 1048576) { return t('size_kb', {n: Math.round(n / 1024)}); }
+    return t('size_mb', {n: Math.round(n / 104857.6) / 10});
+  }
+
+  // Images as thumbnails that open the full image; other files as cards
+  // (name, size) that download.
+  // (Beside the text, not in it: .chat-text stays the message's words.)
+  function renderAttachments(li, files) {
+    var box = li.chatParts.files;
+    if (!box) {
+      if (!files.length) { return; }
+      box = li.chatParts.files = el('div', 'chat-attachments');
+      var text = li.chatParts.text;
+      text.parentNode.insertBefore(box, text.nextSibling);
+    }
+    clear(box);
+    show(box, files.length > 0);
+    for (var i = 0; i < files.length; i++) {
+      var f = files[i];
+      if (!f || !localPath(f.url)) { continue; }
+      var name = String(f.name || t('file_unnamed'));
+      if (f.thumb_url && localPath(f.thumb_url)) {
+        var open = attrs(el('a', 'chat-image'), {href: f.url, target: '_blank', rel: 'noopener'});
+        var img = attrs(el('img', 'chat-attachment'), {src: f.thumb_url, alt: name, loading: 'lazy'});
+        if (f.width > 0 && f.height > 0) {
+          var scale = Math.min(1, 320 / Math.max(f.width, f.height));
+          img.setAttribute('width', String(Math.max(1, Math.round(f.width * scale))));
+          img.setAttribute('height', String(Math.max(1, Math.round(f.height * scale))));
+        }
+        open.appendChild(img);
+        box.appendChild(open);
+      } else {
+        var card = attrs(el('a', 'chat-attachment chat-file'), {href: f.url, download: name});
+        card.appendChild(el('span', 'chat-file-name', name));
+        card.appendChild(el('span', 'chat-file-size', fileSize(f.size)));
+        box.appendChild(card);
+      }
     }
   }
 

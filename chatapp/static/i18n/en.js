@@ -88,14 +88,19 @@
     loading_messages: 'Loading messages\u2026',
     announce_message: '{name}: {text}',
     language: 'Language',
-    // edit, reply, delete, block
+    // attachments: a file's size, and the name of a file sent without one
+    size_bytes: '{n} B',
+    size_kb: '{n} KB',
+    size_mb: '{n} MB',
+    file_unnamed: 'file',
+    // edits, replies and blocks
     editing_notice: 'Editing your message: Enter saves, Escape cancels.',
-    not_saved: 'Not saved: {reason}',
+    edit_not_saved: 'Not saved: {reason}',
     try_again: 'try again',
     replying_to: 'Replying to {name}: {text}',
-    yourself: 'yourself',
+    replying_to_self: 'Replying to yourself: {text}',
     block_confirm: 'Block {name}? Neither of you can write to the other until you unblock.',
-    you_blocked: 'You blocked {name}. Unblock to write again.',
+    blocked_notice: 'You blocked {name}. Unblock to write again.',
     delete_confirm: 'Delete this message for everyone?',
     block: 'Block',
     unblock: 'Unblock',
@@ -103,7 +108,7 @@
     reply_label: 'Reply to this message',
     reply: 'Reply',
     delete_label: 'Delete this message',
-    delete_action: 'Delete',
+    delete: 'Delete',
     you: 'You',
     message_deleted: 'Message deleted',
     edited_mark: '(edited)'
