@@ -232,7 +232,7 @@ def test_0_1_database_upgrades_and_its_sessions_end_on_logout(tmp_path, db):
         state = app.extensions["chat"]
         try:
             with app.app_context():
-                assert migrate.current(state) == migrate.head() == "0003_session_generation"
+                assert migrate.current(state) == migrate.head() == "0004_session_generation"
                 with state.engine.connect() as conn:
                     gens = conn.execute(sa.text("SELECT session_gen FROM users")).scalars().all()
                 assert gens == [0, 0, 0, 0]

@@ -4,8 +4,8 @@ Existing users get 0: their sessions from before (whose Flask-Login id is the
 bare user id) stay valid until they first log out, change their password or
 are deleted; new users and every revocation get a random non-zero value.
 
-Revision ID: 0003_session_generation
-Revises: 0002_conversations
+Revision ID: 0004_session_generation
+Revises: 0003_uploads_search
 Create Date: 2026-11-30
 """
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 from chatapp.migrate import settings
 
-revision = "0003_session_generation"
-down_revision = "0002_conversations"
+revision = "0004_session_generation"
+down_revision = "0003_uploads_search"
 branch_labels = None
 depends_on = None
 
