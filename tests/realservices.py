@@ -147,5 +147,6 @@ class ChatClient:
         return out
 
     def close(self):
-        if self.sio.connected:
-            self.sio.disconnect()
+        from helpers import close_client
+
+        close_client(self.sio)
