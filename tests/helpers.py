@@ -58,8 +58,8 @@ def close_client(sio, flush_timeout=5):
     the answer to an earlier POST (an event's ack comes back on the long-poll
     GET, possibly before the POST that carried the event is answered), the loop
     ends without sending what was queued, and the server keeps the socket until
-    its ping timeout. So first wait until every queued packet has been posted
-    and answered, then disconnect.
+    its ping timeout. So first wait (bounded: the server may be gone) until
+    every queued packet has been posted and answered, then disconnect.
     """
     if not sio.connected:
         return
@@ -67,7 +67,6 @@ def close_client(sio, flush_timeout=5):
         flushed = threading.Thread(target=sio.eio.queue.join, daemon=True)
         flushed.start()
         flushed.join(flush_timeout)
-        assert not flushed.is_alive(), "the client's packets were not sent"
     sio.disconnect()
 
 
