@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,26 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def close_client(sio, flush_timeout=5):
+    """Disconnect a python-socketio client so that the server hears it.
+
+    On the polling transport the Engine.IO client's ``disconnect()`` queues the
+    close and stops its write loop at once: if that loop is still waiting for
+    the answer to an earlier POST (an event's ack comes back on the long-poll
+    GET, possibly before the POST that carried the event is answered), the loop
+    ends without sending what was queued, and the server keeps the socket until
+    its ping timeout. So first wait (bounded: the server may be gone) until
+    every queued packet has been posted and answered, then disconnect.
+    """
+    if not sio.connected:
+        return
+    if sio.transport() == "polling":
+        flushed = threading.Thread(target=sio.eio.queue.join, daemon=True)
+        flushed.start()
+        flushed.join(flush_timeout)
+    sio.disconnect()
 
 
 def start_process(cmd, env, log, url, timeout=30):

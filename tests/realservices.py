@@ -148,5 +148,6 @@ class ChatClient:
         return out
 
     def close(self):
-        if self.sio.connected:
-            self.sio.disconnect()
+        from helpers import close_client
+
+        close_client(self.sio)

@@ -11,6 +11,7 @@ import pytest
 import requests
 import socketio
 
+from helpers import close_client
 from servers import KINDS, Server
 
 pytestmark = pytest.mark.server
@@ -113,8 +114,13 @@ class Tab:
             assert self._cond.wait_for(find, timeout), (name, self.events)
             return find()
 
+    def forget(self):
+        """Drop what was received so far."""
+        with self._cond:
+            self.events.clear()
+
     def close(self):
-        self.sio.disconnect()
+        close_client(self.sio)
 
 
 @pytest.fixture
@@ -272,6 +278,26 @@ def test_presence_typing_and_read(server, tabs):
     a1.wait_for("message", lambda m: m["content"] == "marker")
     assert c1.got("presence") == [] and c1.got("typing") == [] and c1.got("read") == []
     assert a1.got("typing") == []
+
+
+def test_polling_tab_closed_right_after_its_send_goes_offline(server, tabs):
+    """A tab that closes as soon as its message is acknowledged: the ack comes
+    back on the long-poll GET while the POST that carried the message may still
+    be answering, and the close must still reach the server (announced offline)."""
+    alice, bob = new_user(server, "alice"), new_user(server, "bob")
+    aid, bid = alice.user["id"], bob.user["id"]
+    a1 = tabs(server, alice, ["websocket"])
+    b0 = tabs(server, bob, ["websocket"])
+    b0.send(aid, "hello")  # now they share a conversation
+    b0.close()
+    a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": False})
+    for i in range(10):
+        a1.forget()
+        b1 = tabs(server, bob, ["polling"])
+        a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": True})
+        b1.send(aid, f"bye {i}")
+        b1.close()
+        a1.wait_for("presence", lambda p: p == {"user_id": bid, "online": False})
 
 
 @pytest.mark.parametrize("transport", list(TRANSPORTS))
