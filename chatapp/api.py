@@ -136,7 +136,7 @@ def page_args():
                              cfg["CHAT_HISTORY_MAX_PAGE"])
     before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
     if before is not None and after is not None:
-        raise errors.invalid("Give `before` or `after`, not both.")
+        raise errors.invalid(_l("Give `before` or `after`, not both."))
     return before, after, limit
 
 
@@ -178,7 +178,7 @@ def remove_member(uid, cid, member_id):
     try:
         member = inputs.user_id_from_path(st, member_id)
     except ChatError:
-        raise errors.not_found("No such member.") from None
+        raise errors.not_found(_l("No such member.")) from None
     services.remove_member(st, uid, cid, member)
     return "", 204
 

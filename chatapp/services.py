@@ -27,7 +27,7 @@ def _is_int(value):
 
 def parse_conversation_id(value, field="conversation"):
     if not _is_int(value) or not 0 <= value < 2**63:
-        raise errors.invalid(f"`{field}` must be a conversation id.")
+        raise errors.invalid(_l("`%(field)s` must be a conversation id.", field=field))
     return value
 
 
@@ -52,7 +52,7 @@ def _content(state, data, required=True):
     """``content`` of a payload, stripped and checked as ``chat-to`` does."""
     content = data.get("content")
     if not isinstance(content, str) or not storable(content):
-        raise errors.invalid("`content` must be a string of valid characters.")
+        raise errors.invalid(_l("`content` must be a string of valid characters."))
     content = content.strip()
     if not content and required:
         raise errors.empty()
@@ -64,10 +64,10 @@ def _content(state, data, required=True):
 def _title(data):
     title = data.get("title")
     if not isinstance(title, str) or not storable(title):
-        raise errors.invalid("`title` must be a string.")
+        raise errors.invalid(_l("`title` must be a string."))
     title = title.strip()
     if not 1 <= len(title) <= 100:
-        raise errors.invalid("A title is 1 to 100 characters.")
+        raise errors.invalid(_l("A title is 1 to 100 characters."))
     return title
 
 
@@ -121,7 +121,7 @@ def list_blocks(state, me):
 
 def block(state, me, other):
     if other == me:
-        raise errors.invalid("You cannot block yourself.")
+        raise errors.invalid(_l("You cannot block yourself."))
     if not users.exists(state, other):
         raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     bt = state.tables["block"]
@@ -205,7 +205,7 @@ def _membership(state, me, cid, kind=None):
         members = member_ids(conn, state, cid) if row is not None else []
     if row is None or me not in members or (kind is not None and row.kind != kind) \
             or (row.kind == GROUP and not state.groups_enabled):
-        raise errors.not_found("No such conversation.")
+        raise errors.not_found(_l("No such conversation."))
     return row, members
 
 
@@ -228,7 +228,7 @@ def _target(state, me, data, to_field, to_self):
     None, [me, other])`` or ``("group", None, id, members)``."""
     has_to, has_conv = data.get(to_field) is not None, data.get("conversation") is not None
     if has_to and has_conv:
-        raise errors.invalid(f"Give `{to_field}` or `conversation`, not both.")
+        raise errors.invalid(_l("Give `%(field)s` or `conversation`, not both.", field=to_field))
     if has_conv:
         cid = parse_conversation_id(data["conversation"])
         row, members = _membership(state, me, cid)
@@ -249,7 +249,7 @@ def send_message(state, sender, data, sid=None):
     _object(data)
     has_to, has_conv = data.get("to") is not None, data.get("conversation") is not None
     if has_to and has_conv:
-        raise errors.invalid("Give `to` or `conversation`, not both.")
+        raise errors.invalid(_l("Give `%(field)s` or `conversation`, not both.", field="to"))
     if has_conv:
         cid = parse_conversation_id(data["conversation"])
     else:
@@ -317,7 +317,7 @@ def _reply_target(state, reply_to, cid):
     with state.engine.connect() as conn:
         row = conn.execute(sa.select(t).where(t.c.id == reply_to)).first()
     if row is None or cid is None or row.conversation_id != cid:
-        raise errors.invalid("`reply_to` must be a message of this conversation.")
+        raise errors.invalid(_l("`reply_to` must be a message of this conversation."))
     return row
 
 
@@ -368,7 +368,7 @@ def _own_message(state, me, message_id):
         conv = row is not None and _conversation_row(conn, state, row.conversation_id)
         members = member_ids(conn, state, row.conversation_id) if conv else []
     if not conv or me not in members or (conv.kind == GROUP and not state.groups_enabled):
-        raise errors.not_found("No such message.")
+        raise errors.not_found(_l("No such message."))
     return row, conv, members
 
 
@@ -379,11 +379,11 @@ def edit_message(state, me, message_id, data, sid=None):
     content = _content(state, data)
     row, conv, members = _own_message(state, me, message_id)
     if row.sender_id != me:
-        raise errors.forbidden("Only its sender may edit a message.")
+        raise errors.forbidden(_l("Only its sender may edit a message."))
     if row.deleted:
-        raise errors.invalid("A deleted message cannot be edited.")
+        raise errors.invalid(_l("A deleted message cannot be edited."))
     if state.edit_window and utcnow() - row.sent_at > timedelta(seconds=state.edit_window):
-        raise errors.forbidden("This message can no longer be edited.")
+        raise errors.forbidden(_l("This message can no longer be edited."))
     now = utcnow()
     state.store.change(message_id, {"content": content, "edited_at": now})
     t = state.table
@@ -399,7 +399,7 @@ def delete_message(state, me, message_id, sid=None):
     message_id = inputs.message_id(message_id, "id")
     row, conv, members = _own_message(state, me, message_id)
     if row.sender_id != me and not (conv.kind == GROUP and conv.owner_id == me):
-        raise errors.forbidden("Only its sender (or the group's owner) may delete a message.")
+        raise errors.forbidden(_l("Only its sender (or the group's owner) may delete a message."))
     if row.deleted:
         return
     rev = state.store.change(message_id, {"content": "", "deleted": True})
@@ -450,7 +450,7 @@ def read_event(state, reader, data):
             return mark_group_read(state, reader, cid, data.get("up_to"))
         return mark_read(state, reader, _other_of(row, reader), data.get("up_to"))
     if data.get("conversation") is not None:
-        raise errors.invalid("Give `with` or `conversation`, not both.")
+        raise errors.invalid(_l("Give `%(field)s` or `conversation`, not both.", field="with"))
     other = inputs.user_id(state, data.get("with"), "with")
     return mark_read(state, reader, other, data.get("up_to"))
 
@@ -551,7 +551,7 @@ def conversations(state, me, limit=None, before=None):
         if before is not None:
             at = next((n for n, r in enumerate(rows) if r.id == before), None)
             if at is None:
-                raise errors.not_found("No such conversation.")
+                raise errors.not_found(_l("No such conversation."))
             rows = rows[at + 1:]
         has_more = len(rows) > limit
         rows = rows[:limit]
@@ -648,15 +648,15 @@ def conversation_views(state, row, members, viewers):
 
 def _groups_on(state):
     if not state.groups_enabled:
-        raise errors.not_found("Group conversations are turned off on this site.")
+        raise errors.not_found(_l("Group conversations are turned off on this site."))
 
 
 def _new_members(state, me, value, present=()):
     """Validated ids of users to add: existing, reachable, not blocking ``me``."""
     if not isinstance(value, list):
-        raise errors.invalid("`members` must be a list of user ids.")
+        raise errors.invalid(_l("`members` must be a list of user ids."))
     if len(value) > 10 * state.group_max_members:
-        raise errors.invalid(f"A group has at most {state.group_max_members} members.")
+        raise errors.invalid(_l("A group has at most %(n)s members.", n=state.group_max_members))
     ids = []
     for v in value:
         inputs.user_id(state, v, "members")
@@ -667,20 +667,20 @@ def _new_members(state, me, value, present=()):
 
 def _check_new_members(state, me, ids, total):
     if total > state.group_max_members:
-        raise errors.invalid(f"A group has at most {state.group_max_members} members.")
+        raise errors.invalid(_l("A group has at most %(n)s members.", n=state.group_max_members))
     for u in ids:
         if not users.exists(state, u):
             raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(u)))
     for u in ids:
         if not users.can_message(state, me, u):
-            raise errors.forbidden("You may not message one of these users.")
+            raise errors.forbidden(_l("You may not message one of these users."))
     bt = state.tables["block"]
     if ids:
         with state.engine.connect() as conn:
             blockers = set(conn.execute(sa.select(bt.c.blocker_id).where(
                 bt.c.blocked_id == me, bt.c.blocker_id.in_(ids))).scalars())
         if blockers:
-            raise errors.blocked("One of these users blocked you.")
+            raise errors.blocked(_l("One of these users blocked you."))
 
 
 def create_group(state, me, data):
@@ -689,7 +689,7 @@ def create_group(state, me, data):
     title = _title(data)
     ids = _new_members(state, me, data.get("members"))
     if not ids:
-        raise errors.invalid("Name at least one other member.")
+        raise errors.invalid(_l("Name at least one other member."))
     _check_new_members(state, me, ids, len(ids) + 1)
     ct, mt, t = state.tables["conversation"], state.tables["member"], state.table
     now = utcnow()
@@ -729,7 +729,7 @@ def rename_group(state, me, cid, data):
     _object(data)
     title = _title(data)
     if row.owner_id != me:
-        raise errors.forbidden("Only the group's owner may rename it.")
+        raise errors.forbidden(_l("Only the group's owner may rename it."))
     ct = state.tables["conversation"]
     with state.engine.begin() as conn:
         conn.execute(ct.update().where(ct.c.id == cid).values(title=title))
@@ -742,7 +742,7 @@ def add_members(state, me, cid, data):
     _object(data)
     ids = _new_members(state, me, data.get("members"), present=set(members))
     if row.owner_id != me:
-        raise errors.forbidden("Only the group's owner may add members.")
+        raise errors.forbidden(_l("Only the group's owner may add members."))
     _check_new_members(state, me, ids, len(members) + len(ids))
     if ids:
         mt = state.tables["member"]
@@ -752,7 +752,7 @@ def add_members(state, me, cid, data):
                 conn.execute(mt.insert(), [{"conversation_id": cid, "user_id": u,
                                             "joined_at": now} for u in ids])
         except IntegrityError:
-            raise errors.invalid("Someone was added meanwhile; try again.") from None
+            raise errors.invalid(_l("Someone was added meanwhile; try again.")) from None
     return _announce(state, me, cid)
 
 
@@ -761,9 +761,9 @@ def remove_member(state, me, cid, user_id):
     _groups_on(state)
     row, members = _membership(state, me, cid, GROUP)
     if user_id != me and row.owner_id != me:
-        raise errors.forbidden("Only the group's owner may remove members.")
+        raise errors.forbidden(_l("Only the group's owner may remove members."))
     if user_id not in members:
-        raise errors.not_found("No such member.")
+        raise errors.not_found(_l("No such member."))
     ct, mt = state.tables["conversation"], state.tables["member"]
     with state.engine.begin() as conn:
         conn.execute(mt.delete().where(mt.c.conversation_id == cid, mt.c.user_id == user_id))
