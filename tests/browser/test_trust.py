@@ -127,6 +127,9 @@ def test_problem_2_a_refused_message_becomes_an_editable_draft(open_chat):
     alice.page.reload()
     alice.wait_connected()
     expect(alice.page.locator("li.chat-failed .chat-text")).to_have_text("hello nobody")
+    # The reopened conversation's history request is refused too; once it has
+    # said so, the draft's own notice is the last word.
+    expect(alice.page.locator(".chat-notice")).to_contain_text("no such user")
     alice.page.locator("li.chat-failed [data-edit]").click()
     expect(alice.page.locator("#chat-input")).to_have_value("hello nobody")
     expect(alice.page.locator("li.chat-failed")).to_have_count(0)
