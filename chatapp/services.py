@@ -197,12 +197,14 @@ def member_ids(conn, state, cid):
                              .order_by(mt.c.joined_at, mt.c.user_id)).scalars())
 
 
-def _membership(state, me, cid, kind=None):
+def _membership(state, me, cid, kind=None, conn=None):
     """``(conversation row, member ids)`` of a conversation ``me`` is in,
     else ``not_found`` (never saying whether it exists)."""
-    with state.engine.connect() as conn:
-        row = _conversation_row(conn, state, cid)
-        members = member_ids(conn, state, cid) if row is not None else []
+    if conn is None:
+        with state.engine.connect() as conn:
+            return _membership(state, me, cid, kind, conn)
+    row = _conversation_row(conn, state, cid)
+    members = member_ids(conn, state, cid) if row is not None else []
     if row is None or me not in members or (kind is not None and row.kind != kind) \
             or (row.kind == GROUP and not state.groups_enabled):
         raise errors.not_found(_l("No such conversation."))
@@ -472,7 +474,10 @@ def typing(state, sender, data):
         realtime.push(state, others, "typing", {"from": sender, "conversation": cid})
 
 
-def _page(state, cid, before, after, limit):
+def _page(state, cid, before, after, limit, conn=None):
+    if conn is None:
+        with state.engine.connect() as conn:
+            return _page(state, cid, before, after, limit, conn)
     t = state.table
     newer = after is not None
     q = sa.select(t).where(t.c.conversation_id == cid)
@@ -482,13 +487,12 @@ def _page(state, cid, before, after, limit):
         if before is not None:
             q = q.where(t.c.id < before)
         q = q.order_by(t.c.id.desc())
-    with state.engine.connect() as conn:
-        rows = conn.execute(q.limit(limit + 1)).all()
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if not newer:
-            rows.reverse()
-        return _dicts(state, conn, rows), has_more
+    rows = conn.execute(q.limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not newer:
+        rows.reverse()
+    return _dicts(state, conn, rows), has_more
 
 
 def history(state, me, other, before=None, after=None, limit=None):
@@ -502,9 +506,14 @@ def history(state, me, other, before=None, after=None, limit=None):
 
 
 def group_history(state, me, cid, before=None, after=None, limit=None):
-    row, members = _membership(state, me, cid, GROUP)
-    rows, has_more = _page(state, cid, before, after, limit)
-    return conversation_dict(state, me, row, members), rows, has_more
+    # One connection for the whole answer; the newest page already holds the
+    # conversation's last message.
+    with state.engine.connect() as conn:
+        row, members = _membership(state, me, cid, GROUP, conn)
+        rows, has_more = _page(state, cid, before, after, limit, conn)
+        newest = rows[-1] if rows and before is None and after is None else None
+        view = conversation_views(state, row, members, [me], conn, newest)[me]
+    return view, rows, has_more
 
 
 # -- conversation lists ----------------------------------------------------
@@ -612,24 +621,28 @@ def conversation_dict(state, me, row, members):
     return conversation_views(state, row, members, [me])[me]
 
 
-def conversation_views(state, row, members, viewers):
+def conversation_views(state, row, members, viewers, conn=None, last_dict=None):
     """``{viewer: Conversation}``: one group as each viewer sees it (their
-    unread count; members who blocked them shown offline)."""
+    unread count; members who blocked them shown offline). ``last_dict``: the
+    conversation's last message, when the caller already has it."""
+    if conn is None:
+        with state.engine.connect() as conn:
+            return conversation_views(state, row, members, viewers, conn, last_dict)
     t, mt, bt = state.table, state.tables["member"], state.tables["block"]
-    with state.engine.connect() as conn:
+    if last_dict is None:
         last = conn.execute(sa.select(t).where(t.c.conversation_id == row.id)
                             .order_by(t.c.id.desc()).limit(1)).first()
         last_dict = _dicts(state, conn, [last])[0] if last else None
-        m = t.alias("m")
-        unread = dict(conn.execute(
-            sa.select(mt.c.user_id, sa.func.count(m.c.id))
-            .join(m, sa.and_(m.c.conversation_id == mt.c.conversation_id,
-                             m.c.id > sa.func.coalesce(mt.c.last_read_id, 0),
-                             m.c.sender_id != mt.c.user_id, m.c.deleted == sa.false()))
-            .where(mt.c.conversation_id == row.id, mt.c.user_id.in_(viewers))
-            .group_by(mt.c.user_id)).all())
-        blocks = conn.execute(sa.select(bt.c.blocked_id, bt.c.blocker_id).where(
-            bt.c.blocked_id.in_(viewers), bt.c.blocker_id.in_(members))).all()
+    m = t.alias("m")
+    unread = dict(conn.execute(
+        sa.select(mt.c.user_id, sa.func.count(m.c.id))
+        .join(m, sa.and_(m.c.conversation_id == mt.c.conversation_id,
+                         m.c.id > sa.func.coalesce(mt.c.last_read_id, 0),
+                         m.c.sender_id != mt.c.user_id, m.c.deleted == sa.false()))
+        .where(mt.c.conversation_id == row.id, mt.c.user_id.in_(viewers))
+        .group_by(mt.c.user_id)).all())
+    blocks = conn.execute(sa.select(bt.c.blocked_id, bt.c.blocker_id).where(
+        bt.c.blocked_id.in_(viewers), bt.c.blocker_id.in_(members))).all()
     found = users.load(state, members)
     online = state.presence.online_among(list(found))
     listed = [u for u in members if u in found]
