@@ -1,4 +1,5 @@
-"""Uploads on the real server (``python wsgi.py``, eventlet) over real HTTP."""
+"""Uploads on every real server (eventlet, gevent, gunicorn's gevent worker,
+``flask run``) over real HTTP."""
 import io
 import itertools
 import re
@@ -11,15 +12,15 @@ import requests
 from PIL import Image
 
 import uploadfiles as files
-from helpers import LiveServer
+from servers import KINDS, Server
 
 pytestmark = pytest.mark.server
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = LiveServer(tmp_path_factory.mktemp("uploads-live")).start()
+@pytest.fixture(scope="module", params=KINDS)
+def server(request, tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("uploads-live"), request.param).start()
     yield s
     s.stop()
 
