@@ -68,6 +68,10 @@ CHAT_SOCKET_MAX_BYTES = 64 * 1024
 #: are trusted (Werkzeug's ``ProxyFix``); ``0`` ignores those headers.
 CHAT_PROXY_HOPS = 0
 
+#: Send the widget's JS and CSS minified (rjsmin / rcssmin) instead of the
+#: readable source on disk; ``None``: on unless the app runs in debug mode.
+CHAT_MINIFY_ASSETS = None
+
 #: Served over HTTPS: the standalone site's cookies get ``Secure`` and every
 #: response ``Strict-Transport-Security`` (sent anyway on HTTPS requests).
 CHAT_HTTPS = False

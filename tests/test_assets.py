@@ -51,3 +51,33 @@ def test_json_compressed_and_polling_untouched(live_server):
     assert poll.status_code == 200 and poll.text.startswith("0{")
     assert "Content-Encoding" not in poll.headers
     assert "Accept-Encoding" not in poll.headers.get("Vary", "")
+
+
+def test_js_and_css_are_sent_minified_and_revalidate(client):
+    """The served widget is the source minus comments and spacing; its ETag
+    still answers 304; the files on disk stay readable."""
+    from pathlib import Path
+    static = Path(__file__).resolve().parent.parent / "chatapp" / "static"
+    for name in ("chat.js", "chat.css", "chat-i18n.js", "i18n/zh-Hans.js"):
+        source = (static / name).read_bytes()
+        with client.get(f"/chat/static/{name}") as r:
+            assert r.status_code == 200
+            body, etag = r.get_data(), r.headers["ETag"]
+        assert len(body) < 0.9 * len(source), name
+        assert b"\n  //" not in body and b"/* " not in body[:2000], name
+        if name.endswith(".js"):
+            # The program's strings survive whole (catalog ids and words).
+            code = b"\n".join(line for line in source.splitlines()
+                               if not line.lstrip().startswith((b"*", b"//", b"/*")))
+            for literal in re.findall(rb"'[a-z_]{6,}'", code)[:40]:
+                assert literal in body, (name, literal)
+        with client.get(f"/chat/static/{name}", headers={"If-None-Match": etag}) as r:
+            assert r.status_code == 304
+
+
+def test_minifying_can_be_turned_off(app):
+    app.config["CHAT_MINIFY_ASSETS"] = False
+    from pathlib import Path
+    source = (Path(__file__).resolve().parent.parent / "chatapp/static/chat.js").read_bytes()
+    with app.test_client() as c, c.get("/chat/static/chat.js") as r:
+        assert r.get_data() == source
