@@ -5,9 +5,16 @@ running the revisions: ``flask db upgrade`` in the standalone app (Flask-Migrate
 pointed at the package's revisions), ``flask chat db-upgrade`` in a host site.
 Revision scripts read chat's settings with ``settings()``.
 """
+import contextlib
+import hashlib
 import logging
 import os
 from types import SimpleNamespace
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: SQLite start-ups there are not serialised
+    fcntl = None
 
 import sqlalchemy as sa
 from alembic import command
@@ -115,13 +122,55 @@ def stamp(state, revision="head"):
     command.stamp(alembic_config(state), revision)
 
 
+@contextlib.contextmanager
+def start_lock(state):
+    """Hold, across processes, the lock of chat's tables in this database, so
+    that processes starting together create or upgrade them once: the others
+    wait, then find them ready. PostgreSQL: an advisory lock; MySQL/MariaDB:
+    ``GET_LOCK``; SQLite: an exclusive ``flock`` on a file beside the database."""
+    engine = state.engine
+    name = f"chatapp-migrate:{engine.url.database}:{state.app.config['CHAT_TABLE_PREFIX']}"
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    elif dialect in ("mysql", "mariadb"):
+        name = hashlib.sha256(name.encode()).hexdigest()[:60]  # GET_LOCK takes 64 characters
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if conn.execute(sa.text("SELECT GET_LOCK(:n, 600)"), {"n": name}).scalar() != 1:
+                raise RuntimeError("another process held chat's migration lock for 10 minutes")
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+    elif dialect == "sqlite" and fcntl and engine.url.database not in (None, "", ":memory:"):
+        with open(engine.url.database + ".chat-lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    else:
+        yield
+
+
 def prepare(state, migrate=True):
-    """Make the database ready at start-up.
+    """Make the database ready at start-up (one process at a time).
 
     A new database gets this release's tables (``create_all``) stamped with the
     newest revision; one made by an older release is upgraded when ``migrate``
     is true, else a warning says to run ``flask db upgrade``.
     """
+    with start_lock(state):
+        return _prepare(state, migrate)
+
+
+def _prepare(state, migrate):
     engine = state.engine
     names = set(sa.inspect(engine).get_table_names())
     if version_table(state) not in names and state.table.name not in names:

@@ -236,3 +236,46 @@ def test_host_runs_chat_revisions_with_its_own_version_table(tmp_path):
         assert again.exit_code == 0 and "stamped" not in again.output
     finally:
         dispose(app)
+
+
+_STARTER = """
+import sys, time
+from chatapp import create_app
+at, uri = float(sys.argv[1]), sys.argv[2]
+time.sleep(max(0.0, at - time.time()))
+app = create_app({"TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": uri,
+                  "SOCKETIO_ASYNC_MODE": "threading"})
+print("started", flush=True)
+"""
+
+
+@pytest.mark.parametrize("db", list(DATABASES))
+def test_processes_starting_together_upgrade_once(tmp_path, db):
+    """Four processes of the standalone app start at the same moment on a
+    release 0.1 database (upgrade at start is on): one upgrades, the others
+    wait for it, and all of them start; every message is kept once."""
+    import subprocess
+    import sys
+    import time
+    with DATABASES[db](tmp_path) as uri:
+        old = release_0_1_database(uri)
+        at = time.time() + 4
+        procs = [subprocess.Popen([sys.executable, "-c", _STARTER, str(at), uri],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0 and "started" in out, err[-3000:]
+        app = make_app(uri, CHAT_MIGRATE_ON_START=False)
+        try:
+            state = app.extensions["chat"]
+            with app.app_context():
+                assert migrate.current(state) == migrate.head()
+            with state.engine.connect() as conn:
+                t = state.table
+                ids = list(conn.execute(sa.select(t.c.id)).scalars())
+                convs = conn.execute(sa.select(sa.func.count()).select_from(
+                    state.tables["conversation"])).scalar()
+            assert sorted(ids) == sorted(old) and convs == 4
+        finally:
+            dispose(app)
