@@ -11,6 +11,7 @@ Flask view in-process, so the time is the server's alone; prints
 p50/p95/p99/max in milliseconds per query length.
 """
 import argparse
+import gc
 import os
 import random
 import sys
@@ -66,6 +67,8 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=200, help="queries per length")
     p.add_argument("--users", type=int, default=10, help="users in 100 conversations to use")
     p.add_argument("--own", type=float, default=0.7, help="share of queries from own messages")
+    p.add_argument("--no-freeze", action="store_true",
+                   help="leave start-up objects to the collector (wsgi.py freezes them)")
     p.add_argument("--scan-max", type=int, default=None,
                    help="CHAT_SEARCH_SCAN_MAX for this run (0: always the trigram index)")
     args = p.parse_args(argv)
@@ -74,6 +77,11 @@ def main(argv=None):
     if args.scan_max is not None:
         app.extensions["chat"].searcher.scan_max = args.scan_max
     users = wide_users(app)[:args.users]
+    if not args.no_freeze:
+        # As the production server (wsgi.py) does after start-up: the
+        # collector's full passes no longer walk what lives for good.
+        gc.collect()
+        gc.freeze()
     if not users:
         raise SystemExit("no user is in 100 conversations: fill with gen_data.py --wide N")
     per_user = max(1, args.samples // len(users))
