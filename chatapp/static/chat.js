@@ -40,9 +40,9 @@
   var byCid = {};              // String(conversation id) -> conversation, both kinds
   var people = {};             // String(user id) -> User: group members, for names and avatars
   var listGen = 0;             // counts list fetches: a group announced since is not stale
+  var versions = 0;            // counts group updates
   var current = null;          // the conversation on screen
   var socket = null;
-  var epoch = 0;               // counts connections: a catch-up must see them all
   var connected = false;
   var stopped = false;         // after logout nothing touches the cache again
   var ready = false;
@@ -375,7 +375,7 @@
       c.other.username = c.g.title;
       for (var i = 0; i < c.g.members.length; i++) { people[key(c.g.members[i].id)] = c.g.members[i]; }
     }
-    c.ver = (c.ver || 0) + 1;
+    if (g.members || !c.ver) { c.ver = ++versions; }  // redraws its faces and senders
     if (g.last_message && (!c.last || g.last_message.id >= c.last.id)) { c.last = g.last_message; }
     return c;
   }
@@ -524,12 +524,6 @@
     c.msgs = [];
     c.byId = {};
     c.loaded = c.cached = false;
-  }
-
-  function newestId(c) {
-    var id = c.last ? c.last.id : 0;
-    if (c.msgs.length && c.msgs[c.msgs.length - 1].id > id) { id = c.msgs[c.msgs.length - 1].id; }
-    return id;
   }
 
   // Newest activity first; a group without messages sits where it was created.
@@ -707,7 +701,6 @@
     });
     ChatWidget.socket = socket;
     socket.on('connect', function () {
-      epoch += 1;
       connected = true;
       setStatus('connected');
       if (ready) { catchUp(); }  // else start() catches up once /api/me answers
@@ -919,7 +912,7 @@
       for (var k in convs) {
         if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].cached) { resetMessages(convs[k]); }
       }
-      if (current && !current.loaded) { sync(current); }
+      if (current) { current.syncing = false; sync(current); }
       api('/sync', function (err, data) {  // only where to begin
         if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
         done();
