@@ -121,12 +121,15 @@ def test_group_of_three_from_creation_to_restart(open_chat, server, transport):
     box.fill("more from bob, edited")
     box.press("Enter")
     for chat in (alice, carol):
-        expect(chat.bubble("more from bob, edited", "other").locator(".chat-edited")).to_have_count(1)
+        edited = chat.page.locator(".chat-content li.chat-other", has=chat.page.locator(".chat-edited"))
+        expect(edited.locator(".chat-text")).to_have_text("more from bob, edited (edited)")
     target = carol.bubble("hi from bob", "other")
     target.hover()
     target.locator(".chat-reply-button").click()
     carol.send("re: hi")
-    quote = alice.bubble("re: hi", "other").locator(".chat-reply")
+    answer = alice.page.locator(".chat-content li.chat-other", has=alice.page.locator(".chat-reply"))
+    expect(answer.locator(".chat-text")).to_contain_text("re: hi")
+    quote = answer.locator(".chat-reply")
     expect(quote).to_contain_text("bob")
     expect(quote).to_contain_text("hi from bob")
     alice.page.once("dialog", lambda d: d.accept())
@@ -189,12 +192,14 @@ def test_group_of_three_from_creation_to_restart(open_chat, server, transport):
     r = alice.session.patch(f"{url}/chat/api/messages/{ack['message']['id']}",
                             json={"content": "api one, edited"}, timeout=5)
     assert r.status_code == 200, r.text
-    reply_id = alice.bubble("re: hi", "other").get_attribute("data-message-id")
+    reply_id = answer.get_attribute("data-message-id")
     assert carol.session.delete(f"{url}/chat/api/messages/{reply_id}", timeout=5).status_code == 204
 
     bob.context.set_offline(False)
     bob.wait_connected()
-    expect(bob.bubble("api one, edited", "other").locator(".chat-edited")).to_have_count(1)
+    api_id = ack["message"]["id"]
+    api_one = bob.page.locator(f'.chat-content li[data-message-id="{api_id}"]')
+    expect(api_one.locator(".chat-text")).to_have_text("api one, edited (edited)")
     expect(bob.bubble("bob while cut off", "self").locator(".chat-state")).to_have_text(
         re.compile("Sent|Delivered|Seen"))
     for chat in (alice, bob, carol):
