@@ -1291,9 +1291,13 @@
     return p;
   }
 
+  // "New group" and its form, between the list's head and the people search.
   function buildGroupForm() {
+    var bar = el('div', 'chat-groups-bar');
+    ui.newGroup = attrs(button('chat-new-group', null, null, t('new_group')), {'aria-expanded': 'false'});
+    bar.appendChild(ui.newGroup);
     var form = ui.groupForm = attrs(el('form', 'chat-group-form'), {autocomplete: 'off', 'aria-label': t('new_group')});
-    form.appendChild(el('h2', 'chat-group-heading', t('new_group')));
+    bar.appendChild(form);
     ui.groupTitle = attrs(el('input', 'chat-field chat-group-title'), {
       type: 'text', placeholder: t('group_title'), 'aria-label': t('group_title'), maxlength: '100'});
     form.appendChild(ui.groupTitle);
@@ -1309,6 +1313,7 @@
     row.appendChild(cancel);
     form.appendChild(row);
     show(form, false);
+    on(ui.newGroup, 'click', function () { groupForm(form.hidden); });
     on(cancel, 'click', function () { groupForm(false); });
     on(form, 'submit', function (e) {
       e.preventDefault();
@@ -1326,11 +1331,12 @@
         openConversation(c);
       });
     });
-    return form;
+    return bar;
   }
 
   function groupForm(open) {
     show(ui.groupForm, open);
+    ui.newGroup.setAttribute('aria-expanded', open ? 'true' : 'false');
     setText(ui.groupError, '');
     if (open) { ui.groupTitle.focus(); } else { ui.groupTitle.value = ''; ui.groupPick.reset(); }
   }
@@ -1455,8 +1461,6 @@
                         {'aria-pressed': 'false'});
       head.appendChild(ui.notify);
     }
-    ui.newGroup = button('chat-icon-button chat-new-group', t('new_group'), null, '+');
-    head.appendChild(ui.newGroup);
     var menu = languageMenu();
     if (menu) { head.appendChild(menu); }
     if (MODE === 'page') {
@@ -2377,7 +2381,6 @@
     });
     on(ui.back, 'click', backToList);
     on(ui.block, 'click', toggleBlock);
-    on(ui.newGroup, 'click', function () { groupForm(ui.groupForm.hidden); });
     on(ui.replyCancel, 'click', function () { stopReplying(); ui.input.focus(); });
     if (ui.notify) { on(ui.notify, 'click', toggleNotify); }
     if (ui.launcher) {
