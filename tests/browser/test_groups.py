@@ -222,3 +222,23 @@ def test_group_of_three_from_creation_to_restart(open_chat, server, transport):
     carol.page.click(".chat-leave")
     expect(row(carol, gid)).to_have_count(0)
     expect(panel.locator(".chat-member")).to_have_count(2)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_group_form_and_member_panel_have_no_serious_violations(open_chat, scheme):
+    from .test_a11y import serious
+    alice = open_chat("alice", viewport={"width": 390, "height": 760})
+    bob = open_chat("bob")
+    alice.page.emulate_media(color_scheme=scheme)
+    alice.page.click(".chat-new-group")
+    form = alice.page.locator(".chat-group-form")
+    form.locator(".chat-group-title").fill("Lunch")
+    pick(form, bob)
+    form.locator(".chat-picker .chat-field").fill("nobody-here")
+    expect(form.locator(".chat-picker-results .chat-search-none")).to_be_visible()
+    assert serious(alice.page) == []
+    form.locator(".chat-group-create").click()
+    alice.send("soup?")
+    alice.page.click(".chat-members-button")
+    expect(alice.page.locator(".chat-members .chat-member")).to_have_count(2)
+    assert serious(alice.page) == []
