@@ -371,11 +371,11 @@
     byCid[key(g.id)] = c;
     if (g.members || c.gen === undefined) { c.gen = listGen; }
     if (g.members) { c.g = g; }
-    if (c.g) {
+    if (c.g && (g.members || !c.ver)) {  // news of its title or members: redraw its faces and senders
+      c.ver = ++versions;
       c.other.username = c.g.title;
       for (var i = 0; i < c.g.members.length; i++) { people[key(c.g.members[i].id)] = c.g.members[i]; }
     }
-    if (g.members || !c.ver) { c.ver = ++versions; }  // redraws its faces and senders
     if (g.last_message && (!c.last || g.last_message.id >= c.last.id)) { c.last = g.last_message; }
     return c;
   }
