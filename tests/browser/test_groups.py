@@ -225,7 +225,7 @@ def test_group_of_three_from_creation_to_restart(open_chat, server, transport):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_group_form_and_member_panel_have_no_serious_violations(open_chat, scheme):
+def test_group_form_member_panel_and_open_by_id(open_chat, scheme):
     from .test_a11y import serious
     alice = open_chat("alice", viewport={"width": 390, "height": 760})
     bob = open_chat("bob")
@@ -239,6 +239,10 @@ def test_group_form_and_member_panel_have_no_serious_violations(open_chat, schem
     assert serious(alice.page) == []
     form.locator(".chat-group-create").click()
     alice.send("soup?")
+    gid = alice.page.locator(".chat-list li.active").get_attribute("data-conversation-id")
+    bob.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))  # a host's link to the group
+    expect(bob.page.locator(".chat-header-name")).to_have_text("Lunch")
+    expect(bob.bubble("soup?", "other")).to_have_count(1)
     alice.page.click(".chat-members-button")
     expect(alice.page.locator(".chat-members .chat-member")).to_have_count(2)
     assert serious(alice.page) == []
