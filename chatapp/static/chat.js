@@ -22,8 +22,6 @@
   var t = I18N.t;
   root.setAttribute('lang', I18N.lang);
   var PAGE_SIZE = 30;          // history page when opening or scrolling up
-  var CATCH_UP_PAGE = 100;     // after= page while catching up
-  var CATCH_UP_PAGES = 10;     // beyond this, start afresh from the newest page
   var CACHE_LIMIT = 100;       // messages kept per conversation in sessionStorage
   var SEND_TIMEOUT = 10000;    // ms before a send without an ack counts as failed
   var TYPING_EVERY = 2500;     // ms between our typing notices
@@ -38,10 +36,13 @@
                not_found: 1, unsupported: 1};
 
   var me = null;               // the logged-in User
-  var convs = {};              // String(other id) -> conversation
+  var convs = {};              // String(other id) -> direct conversation; 'g#' + id -> group
+  var byCid = {};              // String(conversation id) -> conversation, both kinds
+  var people = {};             // String(user id) -> User: group members, for names and avatars
+  var listGen = 0;             // counts list fetches: a group announced since is not stale
+  var versions = 0;            // counts group updates
   var current = null;          // the conversation on screen
   var socket = null;
-  var epoch = 0;               // counts connections: a catch-up must see them all
   var connected = false;
   var stopped = false;         // after logout nothing touches the cache again
   var ready = false;
@@ -318,16 +319,13 @@
   };
 
   function saveConv(c) {
-    if (!c.loaded) { return; }
-    // Only the gap-free run up to c.contig is kept, so a catch-up from it is exact.
-    var kept = [];
-    for (var i = 0; i < c.msgs.length; i++) {
-      if (c.msgs[i].id <= c.contig) { kept.push(c.msgs[i]); }
-    }
+    if (!c.loaded || !convs[c.key]) { return; }
+    // A gap left by a lost connection is filled by the sync from the cached rev,
+    // which only moves on once the changes up to it are applied and saved.
+    var kept = c.msgs;
     var trimmed = kept.length > CACHE_LIMIT;
     if (trimmed) { kept = kept.slice(kept.length - CACHE_LIMIT); }
-    cache.set('c:' + c.key, {other: c.other, msgs: kept, contig: c.contig,
-                             hasMore: c.hasMore || trimmed});
+    cache.set('c:' + c.key, {other: c.other, g: c.g, msgs: kept, hasMore: c.hasMore || trimmed});
   }
 
   function saveList() {
@@ -335,7 +333,7 @@
     var order = listOrder();
     for (var i = 0; i < order.length; i++) {
       var c = order[i];
-      list.push({other: c.other, last_message: c.last, unread: c.unread});
+      list.push({other: c.other, g: c.g, last_message: c.last, unread: c.unread, floor: c.floor});
     }
     cache.set('list', list);
   }
@@ -347,21 +345,60 @@
     var c = convs[k];
     if (!c) {
       c = convs[k] = {key: k, other: {id: other.id}, last: null, unread: 0, msgs: [], byId: {},
-                      pending: [], contig: 0, hasMore: false, loaded: false, synced: false,
-                      syncing: false, again: false, readSent: 0, typingUntil: 0, notice: '',
+                      pending: [], hasMore: false, loaded: false,
+                      syncing: false, readSent: 0, typingUntil: 0, notice: '',
                       draft: cache.get('draft:' + k) || '', newFrom: null, opening: false,
                       node: null};
       var saved = cache.get('c:' + k);
+      c.g = saved && saved.g;
       if (saved && saved.msgs && saved.msgs.length) {
         updateOther(c, saved.other);
-        addMessages(c, saved.msgs, false);
-        c.contig = saved.contig || 0;
+        addMessages(c, saved.msgs);
         c.hasMore = !!saved.hasMore;
-        c.loaded = true;
+        c.loaded = c.cached = true;
       }
     }
     updateOther(c, other);
     return c;
+  }
+
+  // A group by its conversation id, with what `g` (a Conversation) says of it.
+  // For the rows, headers and notifications its title stands in c.other.username.
+  function group(g) {
+    var c = conversation({id: 'g#' + g.id});
+    c.group = true;
+    c.cid = g.id;
+    byCid[key(g.id)] = c;
+    if (g.members || c.gen === undefined) { c.gen = listGen; }
+    if (g.members) { c.g = g; }
+    if (c.g && (g.members || !c.ver)) {  // news of its title or members: redraw its faces and senders
+      c.ver = ++versions;
+      c.other.username = c.g.title;
+      for (var i = 0; i < c.g.members.length; i++) { people[key(c.g.members[i].id)] = c.g.members[i]; }
+    }
+    if (g.last_message && (!c.last || g.last_message.id >= c.last.id)) { c.last = g.last_message; }
+    return c;
+  }
+
+  // The conversation a message (or an outbox entry) belongs to.
+  function convFor(m) {
+    if (m.to === null || m.to === undefined) { return group({id: m.conversation}); }
+    var c = conversation({id: me && sameId(m.from, me.id) ? m.to : m.from});
+    if (m.conversation) { c.cid = m.conversation; byCid[key(c.cid)] = c; }
+    return c;
+  }
+
+  function userName(c, id) {
+    return me && sameId(id, me.id) ? t('you') : nameOf(c.group ? people[key(id)] : c.other);
+  }
+
+  // What chat-to, typing and read name: the other user, or the group.
+  function target(c) {
+    return c.group ? {conversation: c.cid} : {to: c.other.id};
+  }
+
+  function path(c) {
+    return (c.group ? '/groups/' + c.cid : '/conversations/' + encodeURIComponent(c.key)) + '/messages';
   }
 
   function updateOther(c, other) {
@@ -375,7 +412,7 @@
     return key(m.from) + ':' + (m.client_id ? 'c' + m.client_id : '#' + m.id);
   }
 
-  function addMessages(c, list, contiguous) {
+  function addMessages(c, list) {
     for (var i = 0; i < list.length; i++) {
       var m = list[i];
       if (!m || typeof m.id !== 'number') { continue; }
@@ -387,7 +424,6 @@
         insertSorted(c.msgs, m);
         dropPending(c, m);
       }
-      if (contiguous && m.id > c.contig) { c.contig = m.id; }
       if (!c.last || m.id >= c.last.id) { c.last = c.byId[m.id]; }
     }
   }
@@ -396,6 +432,19 @@
     var i = msgs.length;
     while (i > 0 && msgs[i - 1].id > m.id) { i--; }
     msgs.splice(i, 0, m);
+  }
+
+  // A message from the server in its latest state (live, from sync or an ack):
+  // merged by id, so nothing shows twice. One older than a loaded conversation's
+  // first page waits for that page; a conversation not loaded only learns its last.
+  function take(c, m) {
+    if (c.byId[m.id]) {
+      if (m.deleted || m.edited_at) { onChanged(m); }
+    } else if (c.loaded || c.syncing) {
+      if (!(c.hasMore && c.msgs.length && m.id < c.msgs[0].id)) { addMessages(c, [m]); }
+    } else if (!c.last || m.id > c.last.id) {
+      c.last = m;
+    }
   }
 
   function dropPending(c, m) {
@@ -424,7 +473,8 @@
     var kept = [];
     for (var i = 0; i < list.length; i++) {
       var p = list[i];
-      kept.push({client_id: p.client_id, from: p.from, to: p.to, content: p.content,
+      kept.push({client_id: p.client_id, from: p.from, to: p.to, conversation: p.conversation,
+                 content: p.content, reply_to: p.reply_to,
                  sent_at: p.sent_at, seq: p.seq, status: p.status === 'refused' ? 'refused' : 'queued',
                  error: p.status === 'refused' ? p.error : null});
     }
@@ -435,8 +485,8 @@
     var list = cache.get('outbox') || [];
     for (var i = 0; i < list.length; i++) {
       var p = list[i];
-      if (!p || !p.client_id || p.to === undefined) { continue; }
-      var c = conversation({id: p.to});
+      if (!p || !p.client_id || (p.to === undefined && !p.conversation)) { continue; }
+      var c = convFor(p);
       var known = false;
       for (var j = 0; j < c.pending.length; j++) { known = known || c.pending[j].client_id === p.client_id; }
       if (!known) { c.pending.push(p); }
@@ -464,7 +514,7 @@
     var list = outboxList();
     for (var i = 0; i < list.length; i++) {
       if (list[i].status !== 'refused') {
-        transmit(convs[key(list[i].to)], list[i]);
+        transmit(convFor(list[i]), list[i]);
         return;
       }
     }
@@ -473,78 +523,76 @@
   function resetMessages(c) {
     c.msgs = [];
     c.byId = {};
-    c.contig = 0;
-    c.loaded = false;
+    c.loaded = c.cached = false;
   }
 
-  function newestId(c) {
-    var id = c.last ? c.last.id : 0;
-    if (c.msgs.length && c.msgs[c.msgs.length - 1].id > id) { id = c.msgs[c.msgs.length - 1].id; }
-    return id;
+  // Newest activity first; a group without messages sits where it was created.
+  function rank(c) {
+    return c.last ? c.last.id : c.floor || 0;
   }
 
   function listOrder() {
     var out = [];
     for (var k in convs) {
-      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last) { out.push(convs[k]); }
+      if (Object.prototype.hasOwnProperty.call(convs, k) && (convs[k].last || convs[k].g)) { out.push(convs[k]); }
     }
-    out.sort(function (a, b) { return b.last.id - a.last.id; });
+    out.sort(function (a, b) { return rank(b) - rank(a); });
     return out;
   }
 
-  // Fetch what the conversation lacks: the newest page the first time, then
-  // everything after the last gap-free id. Messages pushed meanwhile merge by id.
+  // A conversation's newest page the first time it is opened; after that only
+  // its newest message (the other's presence, the group's members). What
+  // changes later arrives live or through catchUpChanges' sync from the cached rev.
   function sync(c) {
-    if (c.syncing) { c.again = true; return; }
+    if (c.syncing) { return; }
     c.syncing = true;
-    c.again = false;
-    var startEpoch = epoch;
-    var wasConnected = connected;
-    var pages = 0;
-
-    function finish(err) {
+    var first = !c.loaded;
+    api(path(c) + '?limit=' + (first ? PAGE_SIZE : 1), function (err, data) {
       c.syncing = false;
-      if (!err) {
-        c.synced = wasConnected && connected && epoch === startEpoch;
-        if (c.synced && c.msgs.length) { c.contig = Math.max(c.contig, c.msgs[c.msgs.length - 1].id); }
+      if (err) {
+        if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
+        if (err.code === 'not_found' && c.group) { dropGroup(c); }
+        refresh(c);
+        return;
+      }
+      updateOther(c, data.other);
+      if (data.conversation) { group(data.conversation); }
+      if (first) {
+        var got = data.messages || [];
+        // Whatever came meanwhile below a partial page stays for the older pages.
+        if (data.has_more && got.length) {
+          c.msgs = c.msgs.filter(function (m) { return m.id >= got[0].id || !delete c.byId[m.id]; });
+        }
+        c.loaded = true;
+        c.hasMore = !!data.has_more;
+        addMessages(c, got);
+        if (c.group) { readUpTo(c, data.conversation.unread); }
       }
       saveConv(c);
+      renderList();
       refresh(c);
       if (c === current) { markRead(c); }
-      if (c.again && !stopped) { sync(c); }
-    }
+    });
+  }
 
-    function page() {
-      var first = !c.loaded;
-      var query = first ? '?limit=' + PAGE_SIZE : '?after=' + c.contig + '&limit=' + CATCH_UP_PAGE;
-      api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
-        if (err) {
-          if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
-          finish(err);
-          return;
-        }
-        updateOther(c, data.other);
-        if (first) { c.loaded = true; c.hasMore = !!data.has_more; }
-        addMessages(c, data.messages || [], true);
-        refresh(c);
-        if (!first && data.has_more) {
-          pages += 1;
-          if (pages >= CATCH_UP_PAGES) { resetMessages(c); }
-          page();
-          return;
-        }
-        finish(null);
-      });
+  // A group's messages carry no read_at: all but its `unread` newest from
+  // others count as read.
+  function readUpTo(c, unread) {
+    c.unread = unread || 0;
+    var n = c.unread;
+    for (var i = c.msgs.length - 1; i >= 0; i--) {
+      var m = c.msgs[i];
+      if (sameId(m.from, me.id) || m.deleted) { continue; }
+      if (n-- <= 0) { c.readSent = Math.max(c.readSent, m.id); return; }
     }
-    page();
   }
 
   // Presence events only come for people we share a conversation with: a chat
   // opened from search, without messages yet, asks the server instead.
   function checkPresence() {
     var c = current;
-    if (!c || !connected || !ready || c.last || c.msgs.length || document.hidden) { return; }
-    api('/conversations/' + encodeURIComponent(c.key) + '/messages?limit=1', function (err, data) {
+    if (!c || c.group || !connected || !ready || c.last || c.msgs.length || document.hidden) { return; }
+    api(path(c) + '?limit=1', function (err, data) {
       if (err || !data) { return; }
       updateOther(c, data.other);
       if (data.messages && data.messages.length) { sync(c); }
@@ -557,13 +605,13 @@
     if (c.loadingOlder || !c.hasMore || !c.msgs.length) { return; }
     c.loadingOlder = true;
     var query = '?before=' + c.msgs[0].id + '&limit=' + PAGE_SIZE;
-    api('/conversations/' + encodeURIComponent(c.key) + '/messages' + query, function (err, data) {
+    api(path(c) + query, function (err, data) {
       c.loadingOlder = false;
       if (err) { return; }
       c.hasMore = !!data.has_more;
       var box = ui.content;
       var fromBottom = box.scrollHeight - box.scrollTop;
-      addMessages(c, data.messages || [], false);
+      addMessages(c, data.messages || []);
       saveConv(c);
       if (c === current) {
         renderMessages(c);
@@ -572,35 +620,65 @@
     });
   }
 
+  // Every page of the list (both kinds), then applied at once: a group missing
+  // from it was left or removed while away.
   function loadList() {
-    api('/conversations', function (err, data) {
-      if (err) { return; }
-      listKnown = true;
-      var seen = {};
-      var list = data.conversations || [];
-      for (var i = 0; i < list.length; i++) {
-        var entry = list[i];
-        var c = conversation(entry.other);
-        seen[c.key] = true;
-        if (!c.last || entry.last_message.id >= c.last.id) { c.last = entry.last_message; }
-        applyReadAt(c, entry.last_message);
-        c.unread = entry.unread;
-        if (c === current && entry.unread) { markRead(c); }
-      }
-      for (var k in convs) {
-        if (Object.prototype.hasOwnProperty.call(convs, k) && !seen[k] && convs[k].last &&
-            convs[k].last.id <= newestSeen(list)) {
-          convs[k].last = null;  // gone from the server's list (e.g. account deleted)
-        }
-      }
-      saveList();
-      renderList();
-      if (current) { renderHeader(current); }
-    });
+    var gen = ++listGen;
+    var all = [];
+    (function page(before) {
+      api('/conversations?limit=100' + (before ? '&before=' + before : ''), function (err, data) {
+        if (err) { return; }
+        var list = data.conversations || [];
+        all = all.concat(list);
+        if (data.has_more && list.length) { page(list[list.length - 1].id); } else { applyList(all, gen); }
+      });
+    }(0));
   }
 
-  function newestSeen(list) {
-    return list.length ? list[0].last_message.id : Infinity;
+  function applyList(list, gen) {
+    listKnown = true;
+    var seen = {};
+    var below = 0;
+    var top = 0;
+    for (var i = list.length - 1; i >= 0; i--) {  // bottom up: an empty group ranks above the row below it
+      var entry = list[i];
+      var m = entry.last_message;
+      var c = entry.kind === 'group' ? group(entry) : convFor({from: entry.other.id, to: me.id, conversation: entry.id});
+      updateOther(c, entry.other);
+      seen[c.key] = true;
+      if (m && (!c.last || m.id >= c.last.id)) { c.last = m; }
+      c.floor = m ? 0 : below + 0.5;
+      below = rank(c);
+      top = Math.max(top, m ? m.id : 0);
+      applyReadAt(c, m);
+      c.unread = entry.unread;
+      if (c === current && entry.unread) { markRead(c); }
+    }
+    for (var k in convs) {
+      c = convs[k];
+      if (!Object.prototype.hasOwnProperty.call(convs, k) || seen[k]) { continue; }
+      if (c.group && c.gen < gen) { dropGroup(c); } else if (!c.group && c.last && c.last.id <= (top || Infinity)) {
+        c.last = null;  // gone from the server's list (e.g. account deleted)
+      }
+    }
+    saveList();
+    renderList();
+    if (current) { renderHeader(current); }
+  }
+
+  // Left, removed, or gone: out of the list and the cache; on screen it stays
+  // read-only with a notice.
+  function dropGroup(c) {
+    delete convs[c.key];
+    delete byCid[key(c.cid)];
+    cache.remove([cache.name('c:' + c.key), cache.name('draft:' + c.key)]);
+    c.removed = true;
+    c.notice = t('group_gone');
+    if (c === current) { showMembers(false); }
+    saveList();
+    saveOutbox();
+    renderList();
+    refresh(c);
   }
 
   function applyReadAt(c, m) {
@@ -623,14 +701,12 @@
     });
     ChatWidget.socket = socket;
     socket.on('connect', function () {
-      epoch += 1;
       connected = true;
       setStatus('connected');
       if (ready) { catchUp(); }  // else start() catches up once /api/me answers
     });
     socket.on('disconnect', function (reason) {
       connected = false;
-      unsync();
       if (reason === 'io server disconnect') {
         setStatus('offline');
         checkSession();
@@ -655,6 +731,21 @@
     socket.on('message-edited', onChanged);
     socket.on('message-deleted', function (e) {
       if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+    });
+    socket.on('conversation', function (g) {
+      if (!g || typeof g.id !== 'number') { return; }
+      var fresh = !convs['g#' + g.id];
+      var c = group(g);
+      c.unread = g.unread || 0;
+      if (fresh && !c.last) { c.floor = (listOrder()[0] ? rank(listOrder()[0]) : 0) + 0.5; }
+      saveList();
+      saveConv(c);
+      renderList();
+      if (c === current) { refresh(c); renderMembers(c); }
+    });
+    socket.on('conversation-removed', function (e) {
+      var c = e && byCid[key(e.id)];
+      if (c && c.group) { dropGroup(c); }
     });
   }
 
@@ -738,7 +829,7 @@
     if (editing) { stopEditing(); }
     replying = {id: m.id, from: m.from, content: String(m.content), c: current};
     setText(ui.replyText, t(sameId(m.from, me.id) ? 'replying_to_self' : 'replying_to',
-      {name: nameOf(current.other), text: String(m.content).slice(0, 200)}));
+      {name: userName(current, m.from), text: String(m.content).slice(0, 200)}));
     show(ui.replyBar, true);
     ui.input.focus();
   }
@@ -790,12 +881,6 @@
     });
   }
 
-  function unsync() {
-    for (var k in convs) {
-      if (Object.prototype.hasOwnProperty.call(convs, k)) { convs[k].synced = false; }
-    }
-  }
-
   function catchUp() {
     // After any (re)connection: the open conversation and the list, by id, then
     // whatever the outbox holds.
@@ -807,31 +892,55 @@
     loadBlocks();
   }
 
-  // Edits and deletes missed while away, through the server-wide change number
-  // (`rev`, kept in the cache): new messages come with each conversation's own
-  // catch-up above; what changed in messages already shown is applied here.
+  // Everything missed while away, in every conversation: new messages, edits
+  // and deletes, through the server-wide change number (`rev`, kept in the
+  // cache). The rev moves on only once a page is applied and saved.
   var syncingRevs = false;
+  var revAgain = false;
 
   function catchUpChanges() {
-    if (syncingRevs) { return; }
+    if (syncingRevs) { revAgain = true; return; }
     var since = cache.get('rev');
     syncingRevs = true;
+    revAgain = false;
+    function done() {
+      syncingRevs = false;
+      if (revAgain && connected) { catchUpChanges(); }
+    }
     if (typeof since !== 'number') {
-      api('/sync', function (err, data) {  // a first start: only where to begin
-        syncingRevs = false;
+      // A first start, or a lost cursor: the cached pages cannot be caught up.
+      for (var k in convs) {
+        if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].cached) { resetMessages(convs[k]); }
+      }
+      if (current) { current.syncing = false; sync(current); }
+      api('/sync', function (err, data) {  // only where to begin
         if (!err && data && typeof data.rev === 'number') { cache.set('rev', data.rev); }
+        done();
       });
       return;
     }
     (function page(from) {
       api('/sync?since=' + from + '&limit=500', function (err, data) {
-        if (err || !data || typeof data.rev !== 'number') { syncingRevs = false; return; }
+        if (err || !data || typeof data.rev !== 'number') { done(); return; }
         var list = data.messages || [];
+        var touched = {};
+        var unknown = false;
         for (var i = 0; i < list.length; i++) {
-          if (list[i] && (list[i].deleted || list[i].edited_at)) { onChanged(list[i]); }
+          var m = list[i];
+          if (!m || typeof m.id !== 'number') { continue; }
+          var c = convFor(m);
+          take(c, m);
+          touched[c.key] = c;
+          unknown = unknown || !c.other.username;
         }
+        if (unknown) { loadList(); }  // a group joined while away
+        for (var k in touched) {
+          if (Object.prototype.hasOwnProperty.call(touched, k)) { saveConv(touched[k]); refresh(touched[k]); }
+        }
+        saveList();
+        renderList();
         cache.set('rev', data.rev);
-        if (data.has_more && data.rev > from) { page(data.rev); } else { syncingRevs = false; }
+        if (data.has_more && data.rev > from) { page(data.rev); } else { done(); }
       });
     }(since));
   }
@@ -860,23 +969,19 @@
   function onMessage(m) {
     if (!me || !m || typeof m.id !== 'number') { return; }
     var mine = sameId(m.from, me.id);
-    var c = conversation({id: mine ? m.to : m.from});
+    var c = convFor(m);
     var isNew = !c.byId[m.id] && !(c.last && c.last.id >= m.id);
-    if (c.loaded) {
-      addMessages(c, [m], c.synced && !c.syncing);
-    } else if (!c.last || m.id > c.last.id) {
-      c.last = m;
-    }
+    take(c, m);
     if (!mine) {
       c.typingUntil = 0;
-      c.other.online = true;  // they just wrote
+      if (!c.group) { c.other.online = true; }  // they just wrote
       if (isNew) { c.unread += 1; }
       if (isNew && document.hidden) {
         unseen += 1;
         updateTitle();
         notify(c, m);
       }
-      if (isNew) { announce(t('announce_message', {name: nameOf(c.other), text: m.content})); }
+      if (isNew) { announce(t('announce_message', {name: userName(c, m.from), text: m.content})); }
     }
     if (!c.other.username) { loadList(); }
     refresh(c);  // on screen first; the cache is written in a task of its own
@@ -903,14 +1008,15 @@
 
   function onRead(e) {
     if (!me || !e) { return; }
+    var g = e['with'] === undefined && byCid[key(e.conversation)];
     if (sameId(e.by, me.id)) {
-      var mineConv = convs[key(e['with'])];
+      var mineConv = g || convs[key(e['with'])];
       if (mineConv) {
         mineConv.unread = 0;  // read here or in another tab
         if (e.up_to > mineConv.readSent) { mineConv.readSent = e.up_to; }
       }
     } else {
-      var c = convs[key(e.by)];
+      var c = g || convs[key(e.by)];
       if (!c) { return; }
       var now = new Date().toISOString();
       for (var i = 0; i < c.msgs.length; i++) {
@@ -937,8 +1043,10 @@
   }
 
   function onTyping(e) {
-    var c = e && convs[key(e.from)];
+    var g = e && e.conversation && byCid[key(e.conversation)];
+    var c = g && g.group ? g : e && convs[key(e.from)];
     if (!c) { return; }
+    c.typer = e.from;
     c.typingUntil = Date.now() + TYPING_SHOWN;
     renderList();
     refresh(c);
@@ -979,14 +1087,14 @@
     var now = new Date().toISOString();
     for (var i = 0; i < c.msgs.length; i++) {
       var m = c.msgs[i];
-      if (sameId(m.from, me.id) || m.read_at) { continue; }
+      if (sameId(m.from, me.id) || m.read_at || m.id <= c.readSent) { continue; }
       if (m.id <= upTo) { unreadHere = true; m.read_at = now; } else { left += 1; }
     }
     var before = c.unread;
     c.unread = c.loaded ? left : c.unread;
     if (upTo > c.readSent && unreadHere) {
       c.readSent = upTo;
-      emit('read', {'with': c.other.id, up_to: upTo});
+      emit('read', c.group ? {conversation: c.cid, up_to: upTo} : {'with': c.other.id, up_to: upTo});
     }
     if (unreadHere || before !== c.unread) { renderList(); updateJump(c); }
   }
@@ -1014,8 +1122,8 @@
 
   function send(c, text) {
     text = String(text).trim();
-    if (!text || !me || codePoints(text) > MAX_LENGTH) { return false; }
-    var p = {client_id: clientId(), from: me.id, to: c.other.id, content: text,
+    if (!text || !me || c.removed || codePoints(text) > MAX_LENGTH) { return false; }
+    var p = {client_id: clientId(), from: me.id, to: c.group ? null : c.other.id, conversation: c.cid, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
     if (replying && replying.c === c) {
       p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
@@ -1038,7 +1146,9 @@
     p.status = 'pending';
     p.error = null;
     window.setTimeout(function () { refresh(c); }, 0);
-    var payload = {to: c.other.id, content: p.content, client_id: p.client_id};
+    var payload = target(c);
+    payload.content = p.content;
+    payload.client_id = p.client_id;
     if (p.reply_to) { payload.reply_to = p.reply_to.id; }
     emit('chat-to', payload, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
@@ -1058,11 +1168,11 @@
         return;
       }
       ack.message.delivered = ack.delivered !== false;
-      addMessages(c, [ack.message], c.synced && !c.syncing);
+      addMessages(c, [ack.message]);
       dropPending(c, ack.message);
-      if (typeof ack.delivered === 'boolean') { c.other.online = ack.delivered; }
+      if (typeof ack.delivered === 'boolean' && !c.group) { c.other.online = ack.delivered; }
       c.notice = ack.delivered === false
-        ? t('is_offline_will_see', {name: nameOf(c.other)})
+        ? t(c.group ? 'group_offline' : 'is_offline_will_see', {name: nameOf(c.other)})
         : '';
       saveConv(c);
       saveList();
@@ -1118,6 +1228,218 @@
     ui.send.setAttribute('aria-disabled', over ? 'true' : 'false');
   }
 
+  // -- groups: creating one, its members ----------------------------------------------
+
+  // People picked from the user search, as removable chips; `skip(user)` leaves
+  // some out of the results (the members already in).
+  function picker(skip) {
+    var p = {ids: [], box: el('div', 'chat-picker'), chips: el('ul', 'chat-chips'),
+             results: el('ul', 'chat-picker-results')};
+    p.input = attrs(el('input', 'chat-field'), {type: 'search', placeholder: t('add_people'),
+      'aria-label': t('add_people'), autocomplete: 'off', spellcheck: 'false'});
+    p.box.appendChild(p.chips);
+    p.box.appendChild(p.input);
+    p.box.appendChild(p.results);
+    show(p.results, false);
+    var seq = 0;
+    var timer = null;
+    on(p.input, 'input', function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        var q = p.input.value.trim();
+        var n = ++seq;
+        if (!q) { show(p.results, false); return; }
+        api('/users?q=' + encodeURIComponent(q) + '&limit=8', function (err, data) {
+          if (n !== seq) { return; }
+          clear(p.results);
+          var users = (!err && data.users) || [];
+          for (var i = 0; i < users.length; i++) {
+            var u = users[i];
+            if (p.ids.indexOf(u.id) >= 0 || (skip && skip(u))) { continue; }
+            var li = attrs(el('li', 'chat-result'), {'data-user-id': key(u.id)});
+            var b = attrs(el('button', 'chat-item-button'), {type: 'button'});
+            b.appendChild(avatar({avatar: u.avatar}));
+            b.appendChild(el('span', 'chat-name', u.username));
+            li.appendChild(b);
+            li.userData = u;
+            p.results.appendChild(li);
+          }
+          if (!p.results.children.length) { p.results.appendChild(el('li', 'chat-search-none', t('no_one_found'))); }
+          show(p.results, true);
+        });
+      }, 200);
+    });
+    on(p.results, 'click', function (e) {
+      var li = closest(e.target, 'li[data-user-id]');
+      if (!li) { return; }
+      var u = li.userData;
+      p.ids.push(u.id);
+      var chip = attrs(el('li', 'chat-chip', u.username), {'data-user-id': key(u.id)});
+      chip.appendChild(button('chat-chip-remove', t('remove_person', {name: u.username}), null, '\u00d7'));
+      p.chips.appendChild(chip);
+      p.input.value = '';
+      show(p.results, false);
+      p.input.focus();
+    });
+    on(p.chips, 'click', function (e) {
+      var chip = closest(e.target, '.chat-chip-remove') && closest(e.target, 'li[data-user-id]');
+      if (!chip) { return; }
+      p.ids.splice(p.ids.indexOf(toId(chip.getAttribute('data-user-id'))), 1);
+      p.chips.removeChild(chip);
+    });
+    p.reset = function () { p.ids = []; clear(p.chips); p.input.value = ''; show(p.results, false); };
+    return p;
+  }
+
+  // "New group" and its form, between the list's head and the people search.
+  function buildGroupForm() {
+    var bar = el('div', 'chat-groups-bar');
+    ui.newGroup = attrs(button('chat-new-group', null, null, t('new_group')), {'aria-expanded': 'false'});
+    bar.appendChild(ui.newGroup);
+    var form = ui.groupForm = attrs(el('form', 'chat-group-form'), {autocomplete: 'off', 'aria-label': t('new_group')});
+    bar.appendChild(form);
+    ui.groupTitle = attrs(el('input', 'chat-field chat-group-title'), {
+      type: 'text', placeholder: t('group_title'), 'aria-label': t('group_title'), maxlength: '100'});
+    form.appendChild(ui.groupTitle);
+    ui.groupPick = picker(null);
+    form.appendChild(ui.groupPick.box);
+    ui.groupError = attrs(el('p', 'chat-group-error'), {role: 'alert'});
+    form.appendChild(ui.groupError);
+    var row = el('div', 'chat-group-actions');
+    var create = button('chat-group-create', null, null, t('create_group'));
+    create.type = 'submit';
+    var cancel = button('chat-group-cancel', null, null, t('cancel'));
+    row.appendChild(create);
+    row.appendChild(cancel);
+    form.appendChild(row);
+    show(form, false);
+    on(ui.newGroup, 'click', function () { groupForm(form.hidden); });
+    on(cancel, 'click', function () { groupForm(false); });
+    on(form, 'submit', function (e) {
+      e.preventDefault();
+      var title = ui.groupTitle.value.trim();
+      var error = !title ? t('group_title_needed') : (!ui.groupPick.ids.length ? t('group_people_needed') : '');
+      setText(ui.groupError, error);
+      if (error) { return; }
+      request('POST', PREFIX + '/api/groups', {title: title, members: ui.groupPick.ids}, function (err, data) {
+        if (err) { setText(ui.groupError, err.message || t('try_again')); return; }
+        var c = group(data.conversation);
+        if (!c.last) { c.floor = rank(listOrder()[0] || c) + 0.5; }
+        groupForm(false);
+        renderList();
+        saveList();
+        openConversation(c);
+      });
+    });
+    return bar;
+  }
+
+  function groupForm(open) {
+    show(ui.groupForm, open);
+    ui.newGroup.setAttribute('aria-expanded', open ? 'true' : 'false');
+    setText(ui.groupError, '');
+    if (open) { ui.groupTitle.focus(); } else { ui.groupTitle.value = ''; ui.groupPick.reset(); }
+  }
+
+  function buildMembers() {
+    var box = ui.members = attrs(el('section', 'chat-members'), {'aria-label': t('members_title')});
+    var head = el('div', 'chat-members-head');
+    head.appendChild(el('h3', null, t('members_title')));
+    var close = button('chat-icon-button', t('close_members'), 'close');
+    head.appendChild(close);
+    box.appendChild(head);
+    ui.rename = attrs(el('form', 'chat-rename'), {autocomplete: 'off'});
+    ui.renameInput = attrs(el('input', 'chat-field'), {type: 'text', maxlength: '100',
+      'aria-label': t('group_title')});
+    var save = button('chat-group-create', null, null, t('rename'));
+    save.type = 'submit';
+    ui.rename.appendChild(ui.renameInput);
+    ui.rename.appendChild(save);
+    box.appendChild(ui.rename);
+    ui.memberList = el('ul', 'chat-member-list');
+    box.appendChild(ui.memberList);
+    ui.adding = el('form', 'chat-add-members');
+    ui.memberPick = picker(function (u) { return !!(current && current.g && memberOf(current, u.id)); });
+    ui.adding.appendChild(ui.memberPick.box);
+    var add = button('chat-group-create', null, null, t('add'));
+    add.type = 'submit';
+    ui.adding.appendChild(add);
+    box.appendChild(ui.adding);
+    ui.memberError = attrs(el('p', 'chat-group-error'), {role: 'alert'});
+    box.appendChild(ui.memberError);
+    ui.leave = button('chat-leave', null, null, t('leave_group'));
+    box.appendChild(ui.leave);
+    show(box, false);
+    on(close, 'click', function () { showMembers(false); });
+    on(ui.membersButton, 'click', function () { showMembers(ui.members.hidden); });
+    on(ui.rename, 'submit', function (e) {
+      e.preventDefault();
+      groupCall('PATCH', '', {title: ui.renameInput.value.trim()});
+    });
+    on(ui.adding, 'submit', function (e) {
+      e.preventDefault();
+      if (ui.memberPick.ids.length) { groupCall('POST', '/members', {members: ui.memberPick.ids}); }
+    });
+    on(ui.memberList, 'click', function (e) {
+      var li = closest(e.target, '.chat-remove') && closest(e.target, 'li[data-user-id]');
+      if (li) { groupCall('DELETE', '/members/' + encodeURIComponent(li.getAttribute('data-user-id'))); }
+    });
+    on(ui.leave, 'click', function () {
+      var c = current;
+      if (c && window.confirm(t('leave_confirm', {title: nameOf(c.other)}))) {
+        groupCall('DELETE', '/members/' + encodeURIComponent(me.id), undefined, function () { dropGroup(c); });
+      }
+    });
+    return box;
+  }
+
+  function memberOf(c, id) {
+    var list = c.g ? c.g.members : [];
+    for (var i = 0; i < list.length; i++) { if (sameId(list[i].id, id)) { return true; } }
+    return false;
+  }
+
+  // A change to the open group; its answer (or the `conversation` event) redraws it.
+  function groupCall(method, suffix, body, done) {
+    var c = current;
+    setText(ui.memberError, '');
+    request(method, PREFIX + '/api/groups/' + c.cid + suffix, body, function (err, data) {
+      if (err) { setText(ui.memberError, err.message || t('try_again')); return; }
+      if (data && data.conversation) { group(data.conversation); }
+      ui.memberPick.reset();
+      if (done) { done(); }
+      renderList();
+      refresh(c);
+      renderMembers(c);
+    });
+  }
+
+  function showMembers(open) {
+    show(ui.members, open);
+    ui.membersButton.setAttribute('aria-expanded', open ? 'true' : 'false');
+    setText(ui.memberError, '');
+    if (open) { ui.renameInput.value = nameOf(current.other); renderMembers(current); }
+  }
+
+  function renderMembers(c) {
+    if (c !== current || ui.members.hidden || !c.g) { return; }
+    var owner = me && sameId(c.g.owner, me.id);
+    show(ui.rename, owner);
+    show(ui.adding, owner);
+    clear(ui.memberList);
+    for (var i = 0; i < c.g.members.length; i++) {
+      var u = c.g.members[i];
+      var li = attrs(el('li', 'chat-member'), {'data-user-id': key(u.id)});
+      li.appendChild(avatar({avatar: u.avatar}));
+      li.appendChild(el('span', 'chat-name', sameId(u.id, me.id) ? t('you') : u.username));
+      if (sameId(u.id, c.g.owner)) { li.appendChild(el('span', 'chat-owner', t('owner'))); }
+      if (owner && !sameId(u.id, me.id)) {
+        li.appendChild(button('chat-remove', t('remove_person', {name: u.username}), null, t('remove')));
+      }
+      ui.memberList.appendChild(li);
+    }
+  }
+
   // -- building the widget -------------------------------------------------------
 
   function build() {
@@ -1150,6 +1472,7 @@
       head.appendChild(ui.close);
     }
     side.appendChild(head);
+    side.appendChild(buildGroupForm());
 
     var searchBox = el('div', 'chat-search');
     ui.search = attrs(el('input', 'chat-search-input'), {
@@ -1234,11 +1557,16 @@
     var names = el('div', 'chat-header-text');
     names.appendChild(ui.otherName);
     names.appendChild(ui.otherState);
+    ui.stack = el('span', 'chat-avatars');
     header.appendChild(ui.back);
     header.appendChild(ui.otherAvatar);
+    header.appendChild(ui.stack);
     header.appendChild(names);
     ui.block = attrs(el('button', 'chat-block', t('block')), {type: 'button', 'aria-pressed': 'false'});
     header.appendChild(ui.block);
+    ui.membersButton = attrs(el('button', 'chat-members-button', t('members_title')),
+                             {type: 'button', 'aria-expanded': 'false'});
+    header.appendChild(ui.membersButton);
     if (MODE === 'docked') {
       // Full screen on a phone, the conversation needs its own way out.
       ui.closeConv = button('chat-icon-button chat-close chat-close-conv', t('close_chat'), 'close');
@@ -1268,6 +1596,7 @@
     show(ui.jump, false);
     scroller.appendChild(ui.jump);
     box.appendChild(scroller);
+    box.appendChild(buildMembers());
 
     ui.typing = attrs(el('div', 'chat-typing'), {'aria-hidden': 'true'});
     box.appendChild(ui.typing);
@@ -1340,12 +1669,13 @@
 
   function buildItem(c) {
     var li = el('li', 'chat-item');
-    li.setAttribute('data-user-id', c.key);
+    li.chatConv = c;
+    if (!c.group) { li.setAttribute('data-user-id', c.key); }
     var b = attrs(el('button', 'chat-item-button'), {type: 'button'});
     var body = el('span', 'chat-item-body');
     var top = el('span', 'chat-item-top');
     var bottom = el('span', 'chat-item-bottom');
-    c.nodes = {avatar: avatar(c.other), name: el('span', 'chat-name'), time: timeNode('chat-time'),
+    c.nodes = {avatar: c.group ? el('span', 'chat-avatars') : avatar(c.other), name: el('span', 'chat-name'), time: timeNode('chat-time'),
                preview: el('span', 'chat-preview'), unread: el('span', 'unread')};
     top.appendChild(c.nodes.name);
     top.appendChild(c.nodes.time);
@@ -1360,25 +1690,27 @@
   }
 
   function updateItem(c) {
-    if (c.last && c.last.conversation) { c.node.setAttribute('data-conversation-id', c.last.conversation); }
+    var cid = c.cid || (c.last && c.last.conversation);
+    if (cid) { c.node.setAttribute('data-conversation-id', cid); }
     var n = c.nodes;
     var typing = isTyping(c);
     var last = c.last;
     var preview = typing ? t('typing') : '';
     if (!typing && last) {
-      preview = String(last.content).replace(/\s+/g, ' ');
+      preview = last.deleted ? t('message_deleted') : String(last.content).replace(/\s+/g, ' ');
       if (me && sameId(last.from, me.id)) { preview = t('you_prefix', {text: preview}); }
+      else if (c.group) { preview = t('sender_prefix', {name: userName(c, last.from), text: preview}); }
     }
     setText(n.name, nameOf(c.other));
     setText(n.preview, preview);
     setText(n.unread, c.unread ? (c.unread > 99 ? '99+' : c.unread) : '');
     setTime(n.time, last ? last.sent_at : '');
-    setAvatar(n.avatar, c.other);
-    toggle(c.node, 'online', connected && !!c.other.online);
+    if (c.group) { stack(n.avatar, c); } else { setAvatar(n.avatar, c.other); }
+    toggle(c.node, 'online', connected && !c.group && !!c.other.online);
     toggle(c.node, 'active', c === current);
     toggle(c.node, 'has-unread', c.unread > 0);
     toggle(c.node, 'is-typing', typing);
-    var parts = [connected && c.other.online ? t('row_online', {name: nameOf(c.other)}) : nameOf(c.other)];
+    var parts = [connected && !c.group && c.other.online ? t('row_online', {name: nameOf(c.other)}) : nameOf(c.other)];
     if (c.unread) { parts.push(t('unread', {count: c.unread})); }
     if (preview) { parts.push(preview); }
     var label = parts.join(t('list_sep'));
@@ -1388,12 +1720,25 @@
     }
   }
 
+  // Two or three members' faces (not one's own), without presence dots.
+  function stack(box, c) {
+    if (box.chatVer === c.ver) { return; }
+    box.chatVer = c.ver;
+    clear(box);
+    var list = c.g ? c.g.members : [];
+    for (var i = 0; i < list.length && box.children.length < 3; i++) {
+      if (!sameId(list[i].id, me && me.id) || list.length < 3) { box.appendChild(avatar({avatar: list[i].avatar})); }
+    }
+  }
+
   function refresh(c, toBottom) {
     if (c !== current) { return; }
     renderHeader(c);
     renderMessages(c, toBottom);
     markRead(c);
-    setText(ui.typing, isTyping(c) ? t('is_typing', {name: nameOf(c.other)}) : '');
+    ui.input.disabled = !!c.removed;
+    toggle(ui.container, 'is-readonly', !!c.removed);
+    setText(ui.typing, isTyping(c) ? t('is_typing', {name: c.group ? userName(c, c.typer) : nameOf(c.other)}) : '');
     toggle(ui.typing, 'is-active', isTyping(c));
     setText(ui.notice, c.notice);
     show(ui.notice, !!c.notice);
@@ -1405,6 +1750,16 @@
     setText(ui.block, isBlocked ? t('unblock') : t('block'));
     ui.block.setAttribute('aria-pressed', isBlocked ? 'true' : 'false');
     setText(ui.otherName, nameOf(c.other));
+    show(ui.block, !c.group);
+    show(ui.otherAvatar, !c.group);
+    show(ui.stack, !!c.group);
+    show(ui.membersButton, !!c.group && !c.removed);
+    if (c.group) {
+      stack(ui.stack, c);
+      setText(ui.otherState, c.g ? t('members', {count: c.g.members.length}) : '');
+      toggle(ui.otherState, 'is-online', false);
+      return;
+    }
     setAvatar(ui.otherAvatar, c.other);
     setText(ui.otherState, connected ? (c.other.online ? t('online') : t('offline')) : t('waiting_network'));
     toggle(ui.otherState, 'is-online', connected && !!c.other.online);
@@ -1444,7 +1799,7 @@
     var lastMine = lastOfMine(c);
     // Only the tail can change when nothing else did: the last bubble shown
     // (its group may end), the new ones, and the pending ones.
-    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes].join('|');
+    var sig = [seenId, lastMine, c.newFrom, connected, list.length && list[0].id, changes, c.ver].join('|');
     var from = 0;
     if (keep && ul.chatSig === sig) { from = Math.max(0, Math.min(shown - 1, c.msgs.length - 1)); }
     ul.chatSig = sig;
@@ -1537,6 +1892,14 @@
     show(divider, false);
     li.appendChild(day);
     li.appendChild(divider);
+    var who = null;
+    if (!mine) {  // the sender, in a group
+      who = el('div', 'chat-sender');
+      who.appendChild(avatar(null));
+      who.appendChild(el('span', 'chat-sender-name'));
+      show(who, false);
+      li.appendChild(who);
+    }
     var bubble = el('div', 'chat-bubble');
     var text = el('div', 'chat-text');
     bubble.appendChild(text);
@@ -1556,7 +1919,7 @@
     }
     li.appendChild(bubble);
     li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
-                    text: text, del: del, reply: rep};
+                    text: text, del: del, reply: rep, who: who};
     renderText(li, m);
     return li;
   }
@@ -1574,8 +1937,7 @@
     renderAttachments(li, m.deleted ? [] : (m.attachments || []));
     if (q && typeof q.id === 'number') {
       var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
-      var who = current && sameId(q.from, current.other.id) ? nameOf(current.other)
-        : (me && sameId(q.from, me.id) ? t('you') : '');
+      var who = current ? userName(current, q.from) : '';
       if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
       quote.appendChild(el('span', 'chat-reply-text', q.deleted ? t('message_deleted') : String(q.content)));
       text.appendChild(quote);
@@ -1669,6 +2031,14 @@
       parts.del.setAttribute('data-delete', m.id || '');
       show(parts.del, !!m.id && !m.deleted && !m.status);
     }
+    if (parts.who) {
+      var g = !grouped && current && current.group;
+      show(parts.who, !!g);
+      if (g) {
+        setText(parts.who.lastChild, userName(current, m.from));
+        setAvatar(parts.who.firstChild, {avatar: (people[key(m.from)] || {}).avatar});
+      }
+    }
     var newDay = !prev || !sameDay(new Date(Date.parse(prev.sent_at)), new Date(Date.parse(m.sent_at)));
     setText(parts.day, newDay ? dayLabel(m.sent_at) : '');
     show(parts.day, newDay);
@@ -1754,7 +2124,7 @@
     if (notifyWanted()) {
       try {
         var n = new window.Notification(nameOf(c.other), {
-          body: String(m.content).slice(0, 160), tag: 'chat-' + c.key, icon: c.other.avatar || undefined});
+          body: (c.group ? t('sender_prefix', {name: userName(c, m.from), text: m.content}) : String(m.content)).slice(0, 160), tag: 'chat-' + c.key, icon: c.other.avatar || undefined});
         n.onclick = function () { window.focus(); openConversation(c); n.close(); };
       } catch (e) { /* some browsers only notify from a service worker */ }
     }
@@ -1843,6 +2213,7 @@
   function openConversation(c) {
     if (current && current !== c) { saveDraft(current); current.newFrom = null; }
     if (current !== c) { c.newFrom = null; c.opening = true; }
+    if (current !== c) { showMembers(false); }
     current = c;
     cache.set('open', c.key);
     ui.input.value = c.draft || '';
@@ -1859,20 +2230,17 @@
     ui.input.focus();
   }
 
-  // A conversation by its contract v2.0 id (direct ones: this widget shows no groups yet).
+  // A conversation by its contract v2.0 id, a group's or a direct one's.
   function openConversationById(id) {
-    for (var k in convs) {
-      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].last &&
-          sameId(convs[k].last.conversation, id)) {
-        openConversation(convs[k]);
-        return;
-      }
-    }
-    api('/conversations', function (err, data) {
-      var list = (!err && data && data.conversations) || [];
-      for (var i = 0; i < list.length; i++) {
-        if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
-      }
+    if (byCid[key(id)]) { openConversation(byCid[key(id)]); return; }
+    api('/groups/' + encodeURIComponent(id), function (err, data) {
+      if (!err && data && data.conversation) { openConversation(group(data.conversation)); return; }
+      api('/conversations', function (err2, data2) {
+        var list = (!err2 && data2 && data2.conversations) || [];
+        for (var i = 0; i < list.length; i++) {
+          if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
+        }
+      });
     });
   }
 
@@ -1929,8 +2297,8 @@
 
   function bindEvents() {
     on(ui.list, 'click', function (e) {
-      var li = closest(e.target, 'li[data-user-id]');
-      if (li && convs[li.getAttribute('data-user-id')]) { openConversation(convs[li.getAttribute('data-user-id')]); }
+      var li = closest(e.target, 'li.chat-item');
+      if (li && li.chatConv && convs[li.chatConv.key]) { openConversation(li.chatConv); }
     });
     on(ui.results, 'click', function (e) {
       var li = closest(e.target, 'li[data-user-id]');
@@ -1982,7 +2350,7 @@
       var now = Date.now();
       if (current && ui.input.value.trim() && now - lastTypingSent > TYPING_EVERY && connected) {
         lastTypingSent = now;
-        emit('typing', {to: current.other.id});
+        emit('typing', target(current));
       }
     });
     var scrollTimer = null;
@@ -2057,22 +2425,26 @@
     restoreOutbox();
     for (var i = 0; i < list.length; i++) {
       if (!list[i] || !list[i].other) { continue; }
-      var c = conversation(list[i].other);
+      var c = list[i].g ? group(list[i].g) : conversation(list[i].other);
       c.last = c.last && list[i].last_message && c.last.id > list[i].last_message.id
         ? c.last : list[i].last_message;
       c.unread = list[i].unread || 0;
+      c.floor = list[i].floor;
     }
     renderList();
     if (MODE === 'docked' && cache.get('panel')) { setPanel(true); }
     var open = cache.get('open');
     if (open !== null && open !== undefined && panelOpen) {
       var saved = cache.get('c:' + open);
-      openConversation(conversation(saved && saved.other ? saved.other : {id: open}));
+      openConversation(saved && saved.g ? group(saved.g) : /^g#/.test(open) ? group({id: +open.slice(2)})
+        : conversation(saved && saved.other ? saved.other : {id: open}));
     }
   }
 
   function forgetAll() {
     convs = {};
+    byCid = {};
+    people = {};
     current = null;
     clear(ui.list);
     clear(ui.messages);
@@ -2155,6 +2527,7 @@
     mode: MODE,
     // For tests and host pages: the conversation state is read-only by contract.
     conversation: function (userId) { return convs[key(userId)] || null; },
+    group: function (id) { return byCid[key(id)] || null; },
     me: function () { return me; },
     // An optional chime with notifications of a hidden tab.
     setSound: function (onOff) { pref('sound', onOff ? '1' : '0'); }

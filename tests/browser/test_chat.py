@@ -118,9 +118,10 @@ def test_reload_renders_from_cache_then_fetches_only_newer(open_chat):
     bob.open_with(alice)
     bob.send("second")
     expect(alice.bubbles()).to_have_count(2)
-    last_id = int(alice.bubble("second").get_attribute("data-id"))
     own = f"chat:{alice.user['id']}:"
     assert own + f"c:{bob.user['id']}" in alice.cache_keys()
+    alice.page.wait_for_function(f"() => typeof JSON.parse(sessionStorage.getItem('{own}rev')) === 'number'")
+    rev = alice.page.evaluate(f"JSON.parse(sessionStorage.getItem('{own}rev'))")
     alice.page.evaluate("sessionStorage.setItem('chat:999999:list', '[]')")  # someone else's
 
     # Alice leaves; Bob writes meanwhile; Alice comes back in the same tab.
@@ -130,14 +131,14 @@ def test_reload_renders_from_cache_then_fetches_only_newer(open_chat):
     held, history = [], []
 
     def hold(route):
-        history.append(route.request.url)
-        if "after=" in route.request.url and not released:
+        if "since=" in route.request.url and not released:
             held.append(route)
         else:
             route.continue_()
 
     released = False
-    alice.page.route("**/chat/api/conversations/*/messages*", hold)
+    alice.page.route("**/chat/api/sync*", hold)
+    alice.page.on("request", lambda r: "/messages" in r.url and history.append(r.url))
     alice.goto()
     # The cached conversation is on screen before any catch-up has answered.
     expect(alice.bubble("second", "other")).to_have_count(1)
@@ -146,9 +147,11 @@ def test_reload_renders_from_cache_then_fetches_only_newer(open_chat):
         if held:
             break
         alice.page.wait_for_timeout(100)
-    assert held, history
-    assert f"after={last_id}" in held[0].request.url
-    assert all("after=" in url for url in history), history  # never the whole history
+    assert held
+    # What changed comes from the stored rev; the cached conversation's pages are
+    # never fetched again (only its newest message, for the other's presence).
+    assert f"since={rev}&" in held[0].request.url
+    assert all(re.search(r"[?&]limit=1(&|$)", url) for url in history), history
     expect(alice.bubble("while you were away")).to_have_count(0)
     assert not [k for k in alice.cache_keys() if not k.startswith(own)]
 

@@ -62,7 +62,7 @@ def test_server_restart_reconnects_and_catches_up(open_chat, server):
     expect(alice.page.locator(".chat-status")).to_have_attribute("data-state", "reconnecting")
     expect(alice.bubble("after the restart")).to_have_count(0)
     catch_ups = []
-    alice.page.on("request", lambda r: "after=" in r.url and catch_ups.append(r.url))
+    alice.page.on("request", lambda r: "/sync?since=" in r.url and catch_ups.append(r.url))
 
     alice.context.set_offline(False)
     alice.wait_connected()

@@ -111,6 +111,26 @@
     delete: 'Delete',
     you: 'You',
     message_deleted: 'Message deleted',
-    edited_mark: '(edited)'
+    edited_mark: '(edited)',
+    // groups
+    new_group: 'New group',
+    group_title: 'Group name',
+    add_people: 'Add people',
+    remove_person: 'Remove {name}',
+    create_group: 'Create group',
+    cancel: 'Cancel',
+    group_title_needed: 'Give the group a name.',
+    group_people_needed: 'Pick at least one person.',
+    members_title: 'Members',
+    close_members: 'Close the member list',
+    rename: 'Rename',
+    add: 'Add',
+    remove: 'Remove',
+    owner: 'owner',
+    leave_group: 'Leave group',
+    leave_confirm: 'Leave \u201c{title}\u201d? You will no longer see its messages.',
+    group_gone: 'You are no longer a member of this group.',
+    group_offline: 'No one else is online \u2014 they will see it when they come back.',
+    sender_prefix: '{name}: {text}'
   }
 };

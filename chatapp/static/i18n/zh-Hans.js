@@ -104,6 +104,25 @@
     delete: '删除',
     you: '你',
     message_deleted: '消息已删除',
-    edited_mark: '（已编辑）'
+    edited_mark: '（已编辑）',
+    new_group: '新建群组',
+    group_title: '群组名称',
+    add_people: '添加成员',
+    remove_person: '移除 {name}',
+    create_group: '创建群组',
+    cancel: '取消',
+    group_title_needed: '请给群组起个名字。',
+    group_people_needed: '请至少选择一个人。',
+    members_title: '成员',
+    close_members: '关闭成员列表',
+    rename: '重命名',
+    add: '添加',
+    remove: '移除',
+    owner: '群主',
+    leave_group: '退出群组',
+    leave_confirm: '退出“{title}”？退出后你将看不到群里的消息。',
+    group_gone: '你已不是这个群组的成员。',
+    group_offline: '其他成员都不在线——他们回来后会看到。',
+    sender_prefix: '{name}：{text}'
   }
 };
