@@ -2086,6 +2086,7 @@
       var item = b && current && trayOf(current)[+b.getAttribute('data-upload')];
       if (!item) { return; }
       if (b.getAttribute('data-retry-upload')) { startUpload(current, item); } else { dropUpload(current, item); }
+      if (current.notice === t('files_not_ready')) { current.notice = ''; refresh(current); }
       renderTray();
       ui.input.focus();
     });
@@ -2143,7 +2144,7 @@
   function startUpload(c, item) {
     item.error = null;
     item.pct = 0;
-    if (item.size > UPLOAD_MAX) { uploadFailed(item, {status: 413}); return; }  // known before sending
+    if (item.size > UPLOAD_MAX) { uploadFailed(item, {status: 413, code: 'big'}); return; }  // known before sending
     var form = new window.FormData();
     form.append('file', item.file, item.name);
     var xhr = item.xhr = request('POST', PREFIX + '/api/uploads', form, function (err, data) {
@@ -2157,13 +2158,14 @@
     });
   }
 
-  // The reason in words; retry only where trying again can help.
+  // The reason in words (the server's own, in the widget's language, where it
+  // gave one); retry only where trying again can help.
   function uploadFailed(item, err) {
     var s = err.status || 0;
-    var code = s === 413 ? 'too_large' : s === 415 ? 'unsupported' : err.code;
-    item.error = code === 'too_large' ? t('upload_too_large', {size: fileSize(UPLOAD_MAX)})
-      : code === 'unsupported' ? t('upload_type')
-      : !s ? t('upload_network') : t('not_sent', {reason: err.message || t('error')});
+    var bare = err.code === 'network';  // an answer without the server's words (a proxy's)
+    item.error = !s ? t('upload_network')
+      : err.code === 'big' || bare && s === 413 ? t('upload_too_large', {size: fileSize(UPLOAD_MAX)})
+      : t('not_uploaded', {reason: bare ? 'HTTP ' + s : err.message});
     item.final = s >= 400 && s < 500 && s !== 408 && s !== 429;
   }
 

@@ -122,7 +122,7 @@
     too_many_files: {one: 'At most {count} file per message.', other: 'At most {count} files per message.'},
     files_not_ready: 'Wait until the files have uploaded, or remove the ones that failed.',
     upload_too_large: 'Too large: files can be at most {size}.',
-    upload_type: 'This kind of file cannot be sent. Images, PDF and plain text can.',
+    not_uploaded: 'Not uploaded: {reason}',
     upload_network: 'Not uploaded: the server could not be reached.',
     // searching messages
     search_in: 'Search in',

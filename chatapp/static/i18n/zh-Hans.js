@@ -114,7 +114,7 @@
     too_many_files: {other: '每条消息最多 {count} 个文件。'},
     files_not_ready: '请等文件上传完成，或移除上传失败的文件。',
     upload_too_large: '文件过大：最大 {size}。',
-    upload_type: '不能发送这种类型的文件。可以发送图片、PDF 和纯文本。',
+    not_uploaded: '未上传：{reason}',
     upload_network: '未上传：无法连接服务器。',
     search_in: '搜索范围',
     search_messages: '搜索消息',
