@@ -2255,14 +2255,14 @@
     tabs.appendChild(ui.tabs[0]);
     tabs.appendChild(ui.tabs[1]);
     box.insertBefore(tabs, box.firstChild);
-    ui.find = attrs(el('input', 'chat-search-input chat-find-input'), {
+    ui.find = attrs(el('input', 'chat-find-input'), {
       type: 'search', placeholder: t('search_messages'), 'aria-label': t('search_messages_label'),
       autocomplete: 'off', spellcheck: 'false'});
     box.appendChild(ui.find);
     ui.findBox = el('div', 'chat-find');
     ui.found = attrs(el('ul', 'chat-found'), {'aria-label': t('found_messages')});
     ui.findNote = attrs(el('p', 'chat-search-none'), {role: 'status'});
-    ui.findMore = button('chat-older', null, null, t('load_more'));
+    ui.findMore = button('chat-find-more', null, null, t('load_more'));
     ui.findBox.appendChild(ui.found);
     ui.findBox.appendChild(ui.findNote);
     ui.findBox.appendChild(ui.findMore);
