@@ -12,6 +12,7 @@ from helpers import NO_WEBSOCKET
 
 from .conftest import RestartableServer
 from .test_chat import send_many
+from .test_trust import SOCKET, block_socket
 
 pytestmark = pytest.mark.browser
 
@@ -239,3 +240,38 @@ def test_search_finds_chinese_and_opens_the_conversation_at_it(open_chat, server
     expect(landed).to_be_in_viewport()
     # Older history was paged in to reach it, and the newest is still there.
     expect(bob.bubble("filler 44", "other")).to_have_count(1)
+
+
+def test_outbox_keeps_attachments_across_a_reload(open_chat, server):
+    """A message with a file written while the socket is down waits in the
+    outbox with its attachment, survives a reload, and goes out once."""
+    alice = open_chat("alice", init_script=NO_WEBSOCKET)
+    bob = open_chat("bob")
+    alice.search_and_open(bob)
+    alice.send("hello")
+    expect(bob.item(alice)).to_have_count(1)
+    block_socket(alice)  # uploads are plain HTTP: they still work
+    alice.page.reload()
+    expect(alice.page.locator(".chat-status")).not_to_have_attribute("data-state", "connected")
+    alice.page.locator(".chat-file-input").set_input_files(
+        {"name": "photo.png", "mimeType": "image/png", "buffer": files.png((80, 60))})
+    expect(upload_item(alice, "photo.png")).to_have_class(re.compile(r"\bis-done\b"))
+    alice.send("photo while cut off")
+    waiting = alice.bubble("photo while cut off", "self")
+    expect(waiting).to_have_class(re.compile("chat-pending"))
+    expect(waiting.locator("img.chat-attachment")).to_have_attribute("alt", "photo.png")
+    outbox = alice.page.evaluate(f"JSON.parse(sessionStorage.getItem('chat:{alice.user['id']}:outbox'))")
+    assert [[a["name"] for a in p["attachments"]] for p in outbox] == [["photo.png"]]
+
+    alice.page.reload()
+    waiting = alice.bubble("photo while cut off", "self")
+    expect(waiting.locator("img.chat-attachment")).to_have_count(1)
+    alice.page.unroute(SOCKET)
+    alice.wait_connected()
+    bob.open_with(alice)
+    arrived = bob.bubble("photo while cut off", "other")
+    expect(arrived.locator("img.chat-attachment")).to_have_attribute("alt", "photo.png")
+    expect(alice.bubble("photo while cut off", "self")).not_to_have_class(re.compile("chat-pending"))
+    stored = [m for m in history(server, bob.session, alice.user["id"])
+              if m["content"] == "photo while cut off"]
+    assert [[a["name"] for a in m["attachments"]] for m in stored] == [["photo.png"]]
