@@ -11,6 +11,7 @@ import uploadfiles as files
 from helpers import NO_WEBSOCKET
 
 from .conftest import RestartableServer
+from .test_a11y import serious
 from .test_chat import send_many
 from .test_trust import SOCKET, block_socket
 
@@ -168,6 +169,9 @@ def test_cancel_half_way_too_large_and_refused_files(open_chat, server, screensh
         re.compile(r"^Not uploaded: Files of this type .* cannot be sent\.$"))
     expect(refused.get_by_role("button", name="Retry")).to_have_count(0)
     screenshot(alice.page, "refused")
+    for scheme in ("light", "dark"):  # the failed chips, their words and buttons
+        alice.page.emulate_media(color_scheme=scheme)
+        assert serious(alice.page) == [], scheme
     big.get_by_role("button", name="Remove big.txt").click()
     refused.get_by_role("button", name="Remove page.txt").click()
     expect(alice.page.locator(".chat-tray li")).to_have_count(0)
@@ -218,6 +222,9 @@ def test_search_finds_chinese_and_opens_the_conversation_at_it(open_chat, server
     expect(hit.locator("mark")).to_have_text("咖啡")
     expect(hit.locator("time")).not_to_have_text("")
     screenshot(page, "found")
+    for scheme in ("light", "dark"):  # the tabs, the results and their marks
+        page.emulate_media(color_scheme=scheme)
+        assert serious(page) == [], scheme
 
     # Case-insensitive, highlighted as typed, and paged with "Load more".
     find.fill("FILLER")
@@ -275,3 +282,45 @@ def test_outbox_keeps_attachments_across_a_reload(open_chat, server):
     stored = [m for m in history(server, bob.session, alice.user["id"])
               if m["content"] == "photo while cut off"]
     assert [[a["name"] for a in m["attachments"]] for m in stored] == [["photo.png"]]
+
+
+# Files dragged from the desktop: a DataTransfer with a File, dropped on the conversation.
+DROP = """name => {
+  var data = new DataTransfer();
+  data.items.add(new File(['dropped text\\n'], name, {type: 'text/plain'}));
+  var box = document.querySelector('.chat-container');
+  var over = new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true});
+  box.dispatchEvent(over);
+  var outlined = box.classList.contains('is-dropping');
+  box.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+  return [over.defaultPrevented, outlined, box.classList.contains('is-dropping')];
+}"""
+
+
+def test_drop_and_the_chinese_words(open_chat, server):
+    """A drop uploads like the button; the new words are Chinese in Chinese."""
+    alice = open_chat("alice", go=False)
+    alice.context.add_cookies([{"name": "chat_lang", "value": "zh-Hans", "url": server.url}])
+    alice.goto().wait_connected()
+    bob = open_chat("bob", go=False)
+    page = alice.page
+    expect(page.locator(".chat-tab")).to_have_text(["用户", "消息"])
+    page.locator(".chat-tab").nth(1).click()
+    expect(page.locator(".chat-find-input")).to_have_attribute("placeholder", "搜索消息")
+    page.locator(".chat-find-input").fill("咖")
+    expect(page.locator(".chat-find .chat-search-none")).to_have_text("请至少输入 2 个字符。")
+    page.locator(".chat-find-input").fill("没有这句话")
+    expect(page.locator(".chat-find .chat-search-none")).to_have_text("没有找到消息")
+
+    page.evaluate("id => ChatWidget.open(id)", bob.user["id"])
+    expect(page.locator(".chat-attach")).to_have_attribute("aria-label", "添加附件")
+    assert page.evaluate(DROP, "notes.txt") == [True, True, False]
+    chip = upload_item(alice, "notes.txt")
+    expect(chip).to_have_class(re.compile(r"\bis-done\b"))
+    expect(chip.get_by_role("button", name="移除 notes.txt")).to_have_count(1)
+    expect(chip.locator("[role=progressbar]")).to_have_attribute("aria-label", "正在上传 notes.txt")
+    alice.send("拖进来的")
+    expect(alice.bubble("拖进来的", "self").locator("a.chat-attachment[download]")).to_have_attribute(
+        "download", "notes.txt")
+    stored = history(server, alice.session, bob.user["id"])
+    assert [[a["name"] for a in m["attachments"]] for m in stored] == [["notes.txt"]]
