@@ -319,6 +319,13 @@ def test_drop_and_the_chinese_words(open_chat, server):
     expect(chip).to_have_class(re.compile(r"\bis-done\b"))
     expect(chip.get_by_role("button", name="移除 notes.txt")).to_have_count(1)
     expect(chip.locator("[role=progressbar]")).to_have_attribute("aria-label", "正在上传 notes.txt")
+    # One uploaded but not wanted: removed from the tray, it is not sent.
+    page.locator(".chat-file-input").set_input_files(
+        {"name": "extra.pdf", "mimeType": "application/pdf", "buffer": files.pdf()})
+    extra = upload_item(alice, "extra.pdf")
+    expect(extra).to_have_class(re.compile(r"\bis-done\b"))
+    extra.get_by_role("button", name="移除 extra.pdf").click()
+    expect(page.locator(".chat-tray li")).to_have_count(1)
     alice.send("拖进来的")
     expect(alice.bubble("拖进来的", "self").locator("a.chat-attachment[download]")).to_have_attribute(
         "download", "notes.txt")
