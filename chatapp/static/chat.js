@@ -1904,7 +1904,8 @@
   function backToList() {
     toggle(root, 'chat-view-conv', false);
     var item = current && current.node;
-    (item && item.parentNode ? item.firstChild : ui.search).focus();
+    // (Not to a row hidden under message search results: to its field then.)
+    (item && item.parentNode && item.offsetParent ? item.firstChild : ui.search.hidden ? ui.find : ui.search).focus();
   }
 
   function setPanel(open) {

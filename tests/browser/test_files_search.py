@@ -247,6 +247,11 @@ def test_search_finds_chinese_and_opens_the_conversation_at_it(open_chat, server
     expect(landed).to_be_in_viewport()
     # Older history was paged in to reach it, and the newest is still there.
     expect(bob.bubble("filler 44", "other")).to_have_count(1)
+    # On a phone, Back returns to the results and their field, not to a hidden row.
+    page.set_viewport_size({"width": 390, "height": 760})
+    page.locator(".chat-back").click()
+    expect(found).to_have_count(2)
+    expect(find).to_be_focused()
 
 
 def test_outbox_keeps_attachments_across_a_reload(open_chat, server):
