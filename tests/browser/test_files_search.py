@@ -175,6 +175,19 @@ def test_cancel_half_way_too_large_and_refused_files(open_chat, server, screensh
     big.get_by_role("button", name="Remove big.txt").click()
     refused.get_by_role("button", name="Remove page.txt").click()
     expect(alice.page.locator(".chat-tray li")).to_have_count(0)
+
+    # No network: said so, with Retry, which uploads it once the network is back.
+    alice.context.set_offline(True)
+    alice.page.locator(".chat-file-input").set_input_files(
+        {"name": "later.pdf", "mimeType": "application/pdf", "buffer": files.pdf()})
+    later = upload_item(alice, "later.pdf")
+    expect(later.locator(".chat-upload-error")).to_have_text(
+        "Not uploaded: the server could not be reached.")
+    alice.context.set_offline(False)
+    later.get_by_role("button", name="Retry").click()
+    expect(later).to_have_class(re.compile(r"\bis-done\b"))
+    later.get_by_role("button", name="Remove later.pdf").click()
+    expect(alice.page.locator(".chat-tray li")).to_have_count(0)
     assert history(server, alice.session, bob.user["id"]) == []
     expect(bob.page.locator(".chat-list li")).to_have_count(0)
 
