@@ -2297,9 +2297,9 @@
     showFound(finding && !!ui.find.value.trim());
   }
 
-  function showFound(on) {
-    show(ui.findBox, on);
-    toggle(ui.side, 'is-finding', on);  // the results take the list's place
+  function showFound(visible) {
+    show(ui.findBox, visible);
+    toggle(ui.side, 'is-finding', visible);  // the results take the list's place
   }
 
   function findNow(more) {
