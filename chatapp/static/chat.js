@@ -117,7 +117,8 @@
     close: 'M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z',
     logout: 'M10 17l1.4-1.4L8.8 13H20v-2H8.8l2.6-2.6L10 7l-5 5zM4 3h8v2H4v14h8v2H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z',
     bell: 'M12 22a2 2 0 0 0 2-2h-4a2 2 0 0 0 2 2zm6-6V11c0-3.1-1.6-5.6-4.5-6.3V4a1.5 1.5 0 0 0-3 0v.7C7.6 5.4 6 7.9 6 11v5l-2 2v1h16v-1z',
-    down: 'M12 16.6 5.4 10 6.8 8.6 12 13.8l5.2-5.2 1.4 1.4z'
+    down: 'M12 16.6 5.4 10 6.8 8.6 12 13.8l5.2-5.2 1.4 1.4z',
+    clip: 'M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z'
   };
 
   function icon(name) {
@@ -211,14 +212,16 @@
 
   // -- HTTP ------------------------------------------------------------------
 
-  function request(method, url, body, done) {
+  function request(method, url, body, done, progress) {
     var xhr = new XMLHttpRequest();
+    var form = !!window.FormData && body instanceof window.FormData;  // an upload
     xhr.open(method, url, true);
     xhr.setRequestHeader('Accept', 'application/json');
     // The server words its errors in the widget's language (the page's, which
     // may differ from the browser's).
     xhr.setRequestHeader('Accept-Language', I18N.lang);
-    if (body !== undefined) { xhr.setRequestHeader('Content-Type', 'application/json'); }
+    if (body !== undefined && !form) { xhr.setRequestHeader('Content-Type', 'application/json'); }
+    if (progress && xhr.upload) { xhr.upload.onprogress = progress; }
     xhr.onreadystatechange = function () {
       if (xhr.readyState !== 4) { return; }
       var data = null;
@@ -227,7 +230,8 @@
       var error = data && data.error ? data.error : {code: 'network', message: t('unreachable')};
       done({status: xhr.status, code: error.code, message: error.message}, null);
     };
-    xhr.send(body === undefined ? null : JSON.stringify(body));
+    xhr.send(body === undefined ? null : form ? body : JSON.stringify(body));
+    return xhr;
   }
 
   function api(path, done) {
@@ -476,7 +480,7 @@
       kept.push({client_id: p.client_id, from: p.from, to: p.to, conversation: p.conversation,
                  content: p.content, reply_to: p.reply_to,
                  sent_at: p.sent_at, seq: p.seq, status: p.status === 'refused' ? 'refused' : 'queued',
-                 error: p.status === 'refused' ? p.error : null});
+                 error: p.status === 'refused' ? p.error : null, attachments: p.attachments});
     }
     cache.set('outbox', kept);
   }
@@ -1122,9 +1126,11 @@
 
   function send(c, text) {
     text = String(text).trim();
-    if (!text || !me || c.removed || codePoints(text) > MAX_LENGTH) { return false; }
+    var files = trayFiles(c);  // null while an upload runs or failed: its notice says so
+    if (!files || (!text && !files.length) || !me || c.removed || codePoints(text) > MAX_LENGTH) { return false; }
     var p = {client_id: clientId(), from: me.id, to: c.group ? null : c.other.id, conversation: c.cid, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
+    if (files.length) { p.attachments = files; c.tray = []; renderTray(); }
     if (replying && replying.c === c) {
       p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
                     deleted: false};
@@ -1150,6 +1156,7 @@
     payload.content = p.content;
     payload.client_id = p.client_id;
     if (p.reply_to) { payload.reply_to = p.reply_to.id; }
+    if (p.attachments) { payload.attachments = p.attachments.map(function (a) { return a.id; }); }
     emit('chat-to', payload, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
@@ -1202,6 +1209,7 @@
       var draft = ui.input.value.trim();
       ui.input.value = draft ? p.content + '\n' + draft : p.content;
       c.notice = p.error && p.error.message ? t('not_sent', {reason: p.error.message}) : '';
+      untray(c, p.attachments);
       saveOutbox();
       saveDraft(c);
       composerChanged();
@@ -1483,6 +1491,7 @@
     ui.results = attrs(el('ul', 'chat-search-results'), {'aria-label': t('people')});
     show(ui.results, false);
     side.appendChild(ui.results);
+    buildFind(side, searchBox);
 
     ui.list = attrs(el('ul', 'chat-list'), {'aria-label': t('conversations')});
     side.appendChild(ui.list);
@@ -1610,6 +1619,7 @@
     ui.replyBar.appendChild(ui.replyCancel);
     show(ui.replyBar, false);
     box.appendChild(ui.replyBar);
+    buildTray(box);
 
     ui.form = attrs(el('form', 'chat-compose'), {autocomplete: 'off'});
     ui.input = attrs(el('textarea', 'chat-input'), {
@@ -1618,6 +1628,7 @@
     ui.send = button('chat-send', t('send'), 'send');
     ui.send.type = 'submit';
     ui.counter = attrs(el('span', 'chat-counter'), {'aria-live': 'polite'});
+    ui.form.appendChild(buildAttach(box));
     ui.form.appendChild(ui.input);
     ui.form.appendChild(ui.counter);
     ui.form.appendChild(ui.send);
@@ -1697,7 +1708,7 @@
     var last = c.last;
     var preview = typing ? t('typing') : '';
     if (!typing && last) {
-      preview = last.deleted ? t('message_deleted') : String(last.content).replace(/\s+/g, ' ');
+      preview = last.deleted ? t('message_deleted') : String(last.content).replace(/\s+/g, ' ') || fileNames(last);
       if (me && sameId(last.from, me.id)) { preview = t('you_prefix', {text: preview}); }
       else if (c.group) { preview = t('sender_prefix', {name: userName(c, last.from), text: preview}); }
     }
@@ -2218,6 +2229,7 @@
     cache.set('open', c.key);
     ui.input.value = c.draft || '';
     composerChanged();
+    renderTray();
     show(ui.container, true);
     show(ui.placeholder, false);
     toggle(root, 'chat-view-conv', true);
@@ -2230,15 +2242,26 @@
     ui.input.focus();
   }
 
-  // A conversation by its contract v2.0 id, a group's or a direct one's.
-  function openConversationById(id) {
-    if (byCid[key(id)]) { openConversation(byCid[key(id)]); return; }
+  // A conversation by its contract v2.0 id, a group's or a direct one's,
+  // scrolled to one of its messages if messageId is given.
+  function openConversationById(id, messageId) {
+    var known = byCid[key(id)];
+    if (known) { openConversation(known); showMessage(known, messageId); return; }
     api('/groups/' + encodeURIComponent(id), function (err, data) {
-      if (!err && data && data.conversation) { openConversation(group(data.conversation)); return; }
+      if (!err && data && data.conversation) {
+        var g = group(data.conversation);
+        openConversation(g);
+        showMessage(g, messageId);
+        return;
+      }
       api('/conversations', function (err2, data2) {
         var list = (!err2 && data2 && data2.conversations) || [];
         for (var i = 0; i < list.length; i++) {
-          if (sameId(list[i].id, id) && list[i].other) { openUser(list[i].other.id); return; }
+          if (sameId(list[i].id, id) && list[i].other) {
+            openUser(list[i].other.id);
+            showMessage(convs[key(list[i].other.id)], messageId);
+            return;
+          }
         }
       });
     });
@@ -2254,7 +2277,8 @@
   function backToList() {
     toggle(root, 'chat-view-conv', false);
     var item = current && current.node;
-    (item && item.parentNode ? item.firstChild : ui.search).focus();
+    // (Not to a row hidden under message search results: to its field then.)
+    (item && item.parentNode && item.offsetParent ? item.firstChild : ui.search.hidden ? ui.find : ui.search).focus();
   }
 
   function setPanel(open) {
@@ -2414,6 +2438,328 @@
     on(window, 'online', function () {
       if (socket && !socket.connected && !stopped) { socket.disconnect(); socket.connect(); }
     });
+  }
+
+  // -- attachments: the composer's tray of uploads (contract v2.0 "Uploads") -------
+  // Files come from the attach button, a drop on the conversation or a pasted
+  // image. Each uploads at once over plain HTTP (so long-polling pages upload
+  // too) into its conversation's tray; Send puts the finished ones' ids into
+  // chat-to, and the outbox keeps them with the text until the server has them.
+
+  var MAX_FILES = 10;  // attachments per message (the server's limit)
+  var UPLOAD_MAX = parseInt(root.getAttribute('data-upload-max'), 10) || 10485760;
+
+  function trayOf(c) { return c.tray || (c.tray = []); }
+
+  function buildTray(box) {
+    ui.tray = attrs(el('ul', 'chat-tray'), {'aria-label': t('files_to_send')});
+    show(ui.tray, false);
+    box.appendChild(ui.tray);
+    on(ui.tray, 'click', function (e) {
+      var b = closest(e.target, '[data-upload]');
+      var item = b && current && trayOf(current)[+b.getAttribute('data-upload')];
+      if (!item) { return; }
+      if (b.getAttribute('data-retry-upload')) { startUpload(current, item); } else { dropUpload(current, item); }
+      if (current.notice === t('files_not_ready')) { current.notice = ''; refresh(current); }
+      renderTray();
+      ui.input.focus();
+    });
+  }
+
+  function buildAttach(box) {
+    ui.file = attrs(el('input', 'chat-file-input'), {type: 'file', multiple: '', tabindex: '-1', 'aria-hidden': 'true'});
+    show(ui.file, false);
+    box.appendChild(ui.file);
+    var attach = button('chat-icon-button chat-attach', t('attach_files'), 'clip');
+    on(attach, 'click', function () { ui.file.click(); });
+    on(ui.file, 'change', function () { addFiles(ui.file.files); ui.file.value = ''; });
+    box.setAttribute('data-drop', t('drop_files'));
+    function dragsFiles(e) {
+      return !!e.dataTransfer && /Files/.test(Array.prototype.join.call(e.dataTransfer.types || [], ' '));
+    }
+    on(box, 'dragover', function (e) {
+      if (dragsFiles(e)) { e.preventDefault(); toggle(box, 'is-dropping', true); }
+    });
+    on(box, 'dragleave', function (e) {
+      if (!e.relatedTarget || !box.contains(e.relatedTarget)) { toggle(box, 'is-dropping', false); }
+    });
+    on(box, 'drop', function (e) {
+      toggle(box, 'is-dropping', false);
+      if (dragsFiles(e)) { e.preventDefault(); addFiles(e.dataTransfer.files); }
+    });
+    on(box, 'paste', function (e) {
+      var items = (e.clipboardData && e.clipboardData.items) || [];
+      var files = [];
+      for (var i = 0; i < items.length; i++) {
+        var f = items[i].kind === 'file' && items[i].getAsFile();
+        if (f) { files.push(f); }
+      }
+      if (files.length) { e.preventDefault(); addFiles(files); }
+    });
+    return attach;
+  }
+
+  function addFiles(list) {
+    var c = current;
+    if (!c || !list) { return; }
+    for (var i = 0; i < list.length; i++) {
+      if (trayOf(c).length >= MAX_FILES) {
+        c.notice = t('too_many_files', {count: MAX_FILES});
+        refresh(c);
+        break;
+      }
+      var item = {file: list[i], name: String(list[i].name || t('file_unnamed')), size: list[i].size};
+      c.tray.push(item);
+      startUpload(c, item);
+    }
+    renderTray();
+  }
+
+  function startUpload(c, item) {
+    item.error = null;
+    item.pct = 0;
+    if (item.size > UPLOAD_MAX) { uploadFailed(item, {status: 413, code: 'big'}); return; }  // known before sending
+    var form = new window.FormData();
+    form.append('file', item.file, item.name);
+    var xhr = item.xhr = request('POST', PREFIX + '/api/uploads', form, function (err, data) {
+      if (item.xhr !== xhr || stopped) { return; }  // cancelled
+      item.xhr = null;
+      if (err && err.status === 401) { signedOut(); return; }
+      if (err || !data || !data.attachment) { uploadFailed(item, err || {}); } else { item.att = data.attachment; }
+      if (c === current) { renderTray(); }
+    }, function (e) {
+      if (e.lengthComputable && e.total) { item.pct = Math.floor(e.loaded * 100 / e.total); paintUpload(item); }
+    });
+  }
+
+  // The reason in words (the server's own, in the widget's language, where it
+  // gave one); retry only where trying again can help.
+  function uploadFailed(item, err) {
+    var s = err.status || 0;
+    var bare = err.code === 'network';  // an answer without the server's words (a proxy's)
+    item.error = !s ? t('upload_network')
+      : err.code === 'big' || bare && s === 413 ? t('upload_too_large', {size: fileSize(UPLOAD_MAX)})
+      : t('not_uploaded', {reason: bare ? 'HTTP ' + s : err.message});
+    item.final = s >= 400 && s < 500 && s !== 408 && s !== 429;
+  }
+
+  function dropUpload(c, item) {
+    var xhr = item.xhr;
+    item.xhr = null;
+    if (xhr) { xhr.abort(); }
+    trayOf(c).splice(c.tray.indexOf(item), 1);
+  }
+
+  function paintUpload(item) {
+    if (!item.bar) { return; }
+    var pct = item.att ? 100 : item.pct || 0;
+    item.bar.setAttribute('aria-valuenow', String(pct));
+    item.bar.firstChild.style.width = pct + '%';
+  }
+
+  function renderTray() {
+    var items = current ? trayOf(current) : [];
+    clear(ui.tray);
+    show(ui.tray, items.length > 0);
+    for (var i = 0; i < items.length; i++) {
+      var item = items[i];
+      var li = el('li', 'chat-upload' + (item.error ? ' is-failed' : item.att ? ' is-done' : ''));
+      li.appendChild(el('span', 'chat-upload-name', item.name));
+      item.bar = null;
+      if (item.error) {
+        li.appendChild(attrs(el('span', 'chat-upload-error', item.error), {role: 'alert'}));
+        if (!item.final) {
+          li.appendChild(attrs(button('chat-upload-retry', null, null, t('retry')),
+                               {'data-upload': i, 'data-retry-upload': '1'}));
+        }
+      } else {
+        li.appendChild(el('span', 'chat-file-size', fileSize(item.size)));
+        item.bar = attrs(el('span', 'chat-upload-bar'), {role: 'progressbar', 'aria-valuemin': '0',
+          'aria-valuemax': '100', 'aria-label': t('uploading', {name: item.name})});
+        item.bar.appendChild(el('span'));
+        li.appendChild(item.bar);
+        paintUpload(item);
+      }
+      li.appendChild(attrs(button('chat-upload-remove', t(item.xhr ? 'cancel_upload' : 'remove_file',
+        {name: item.name}), 'close'), {'data-upload': i}));
+      ui.tray.appendChild(li);
+    }
+  }
+
+  // The tray's uploaded files for a send; null (and a notice) while any is
+  // still uploading or failed.
+  function trayFiles(c) {
+    var out = [];
+    var items = trayOf(c);
+    for (var i = 0; i < items.length; i++) {
+      if (!items[i].att) {
+        c.notice = t('files_not_ready');
+        refresh(c);
+        return null;
+      }
+      out.push(items[i].att);
+    }
+    return out;
+  }
+
+  // A refused message's files go back to the tray beside its text.
+  function untray(c, files) {
+    for (var i = 0; files && i < files.length; i++) {
+      trayOf(c).push({name: String(files[i].name || t('file_unnamed')), size: files[i].size, att: files[i]});
+    }
+    if (c === current) { renderTray(); }
+  }
+
+  function fileNames(m) {
+    var names = [];
+    for (var i = 0; m.attachments && i < m.attachments.length; i++) { names.push(m.attachments[i].name); }
+    return names.length ? '\ud83d\udcce ' + names.join(t('list_sep')) : '';
+  }
+
+  // -- message search (contract v2.0 "Search"): People | Messages in the list head ----
+
+  var findSeq = 0;
+  var findTimer = null;
+  var findBefore = null;
+  var FIND_MIN = 2;  // code points the server wants at least
+
+  function buildFind(side, box) {
+    var tabs = attrs(el('div', 'chat-tabs'), {role: 'group', 'aria-label': t('search_in')});
+    ui.tabs = [button('chat-tab', null, null, t('people')), button('chat-tab', null, null, t('messages_label'))];
+    tabs.appendChild(ui.tabs[0]);
+    tabs.appendChild(ui.tabs[1]);
+    box.insertBefore(tabs, box.firstChild);
+    ui.find = attrs(el('input', 'chat-find-input'), {
+      type: 'search', placeholder: t('search_messages'), 'aria-label': t('search_messages_label'),
+      autocomplete: 'off', spellcheck: 'false'});
+    box.appendChild(ui.find);
+    ui.findBox = el('div', 'chat-find');
+    ui.found = attrs(el('ul', 'chat-found'), {'aria-label': t('found_messages')});
+    ui.findNote = attrs(el('p', 'chat-search-none'), {role: 'status'});
+    ui.findMore = button('chat-find-more', null, null, t('load_more'));
+    ui.findBox.appendChild(ui.found);
+    ui.findBox.appendChild(ui.findNote);
+    ui.findBox.appendChild(ui.findMore);
+    side.appendChild(ui.findBox);
+    ui.side = side;
+    setFinding(false);
+    on(ui.tabs[0], 'click', function () { setFinding(false); ui.search.focus(); });
+    on(ui.tabs[1], 'click', function () { setFinding(true); ui.find.focus(); });
+    on(ui.find, 'input', function () {
+      window.clearTimeout(findTimer);
+      findTimer = window.setTimeout(function () { findNow(false); }, 300);
+    });
+    on(ui.find, 'keydown', function (e) {
+      var first = ui.found.querySelector('button');
+      if (e.key === 'Escape') { ui.find.value = ''; findNow(false); }
+      if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.focus(); }
+    });
+    on(ui.findMore, 'click', function () { findNow(true); });
+    on(ui.found, 'click', function (e) {
+      var li = closest(e.target, 'li[data-message-id]');
+      if (li) { openConversationById(li.getAttribute('data-conversation-id'), +li.getAttribute('data-message-id')); }
+    });
+  }
+
+  function setFinding(finding) {
+    ui.tabs[0].setAttribute('aria-pressed', finding ? 'false' : 'true');
+    ui.tabs[1].setAttribute('aria-pressed', finding ? 'true' : 'false');
+    show(ui.search, !finding);
+    show(ui.find, finding);
+    if (finding) { ui.search.value = ''; renderSearch(null); }
+    showFound(finding && !!ui.find.value.trim());
+  }
+
+  function showFound(visible) {
+    show(ui.findBox, visible);
+    toggle(ui.side, 'is-finding', visible);  // the results take the list's place
+  }
+
+  function findNow(more) {
+    var q = ui.find.value.trim();
+    var seq = ++findSeq;
+    if (!more) { clear(ui.found); findBefore = null; show(ui.findMore, false); }
+    showFound(!!q);
+    setText(ui.findNote, q && codePoints(q) < FIND_MIN ? t('find_too_short', {count: FIND_MIN}) : '');
+    if (!q || codePoints(q) < FIND_MIN) { return; }
+    api('/search?q=' + encodeURIComponent(q) + '&limit=20' + (more && findBefore ? '&before=' + findBefore : ''),
+      function (err, data) {
+        if (seq !== findSeq) { return; }  // an older answer to a newer query
+        if (err) { setText(ui.findNote, err.message || t('unreachable')); return; }
+        var list = data.results || [];
+        for (var i = 0; i < list.length; i++) { ui.found.appendChild(foundItem(list[i], q)); }
+        if (list.length) { findBefore = list[list.length - 1].message.id; }
+        show(ui.findMore, !!data.has_more);
+        setText(ui.findNote, ui.found.children.length ? '' : t('find_none'));
+      });
+  }
+
+  function foundItem(r, q) {
+    var m = r.message;
+    var cv = r.conversation || {};
+    var li = attrs(el('li', 'chat-found-item'), {'data-message-id': m.id, 'data-conversation-id': cv.id});
+    var b = attrs(el('button', 'chat-item-button'), {type: 'button'});
+    var body = el('span', 'chat-item-body');
+    var top = el('span', 'chat-item-top');
+    var when = timeNode('chat-time', true);
+    top.appendChild(el('span', 'chat-name', cv.title || nameOf(cv.other)));
+    top.appendChild(when);
+    setTime(when, m.sent_at);
+    var line = el('span', 'chat-preview');
+    line.appendChild(el('span', 'chat-found-from', t('found_from', {name: senderOf(m, cv)})));
+    markMatches(line, String(m.content), q);
+    body.appendChild(top);
+    body.appendChild(line);
+    b.appendChild(body);
+    li.appendChild(b);
+    return li;
+  }
+
+  function senderOf(m, cv) {
+    if (me && sameId(m.from, me.id)) { return t('you'); }
+    var people = (cv.other ? [cv.other] : []).concat(cv.members || []);
+    for (var i = 0; i < people.length; i++) {
+      if (sameId(people[i].id, m.from)) { return nameOf(people[i]); }
+    }
+    return nameOf(null);
+  }
+
+  // Lower case one UTF-16 unit at a time, so indexes match the original text.
+  function fold(s) {
+    return s.replace(/[\s\S]/g, function (ch) { var low = ch.toLowerCase(); return low.length === 1 ? low : ch; });
+  }
+
+  // The text (from a little before the first match) with every match in a
+  // <mark>: text nodes only, never markup.
+  function markMatches(node, text, q) {
+    var needle = fold(q);
+    var at = fold(text).indexOf(needle);
+    if (at > 24) { text = '\u2026' + text.slice(at - 16); }
+    var low = fold(text);
+    var from = 0;
+    while (needle && (at = low.indexOf(needle, from)) >= 0) {
+      node.appendChild(document.createTextNode(text.slice(from, at)));
+      node.appendChild(el('mark', null, text.slice(at, at + needle.length)));
+      from = at + needle.length;
+    }
+    node.appendChild(document.createTextNode(text.slice(from)));
+  }
+
+  // Scroll the open conversation to message id, paging back through its
+  // history (gap-free, as loadOlder does) until it is there, then flash it.
+  function showMessage(c, id, tries) {
+    tries = tries || 0;
+    if (!id || !c || c !== current || tries > 300) { return; }
+    if (c.byId[id] && !c.syncing && !c.loadingOlder) {
+      renderMessages(c);
+      scrollToMessage(id);
+      return;
+    }
+    if (c.loaded && !c.syncing && !c.loadingOlder) {
+      if (!c.hasMore || !c.msgs.length || c.msgs[0].id < id) { return; }  // not there (deleted)
+      loadOlder(c);
+    }
+    window.setTimeout(function () { showMessage(c, id, tries + 1); }, 100);
   }
 
   // -- session -------------------------------------------------------------------

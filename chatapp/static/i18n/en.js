@@ -131,6 +131,27 @@
     leave_confirm: 'Leave \u201c{title}\u201d? You will no longer see its messages.',
     group_gone: 'You are no longer a member of this group.',
     group_offline: 'No one else is online \u2014 they will see it when they come back.',
-    sender_prefix: '{name}: {text}'
+    sender_prefix: '{name}: {text}',
+    // sending files: the attach button, the tray above the composer, its errors
+    attach_files: 'Attach files',
+    files_to_send: 'Files to send',
+    drop_files: 'Drop files to attach them',
+    uploading: 'Uploading {name}',
+    cancel_upload: 'Cancel uploading {name}',
+    remove_file: 'Remove {name}',
+    too_many_files: {one: 'At most {count} file per message.', other: 'At most {count} files per message.'},
+    files_not_ready: 'Wait until the files have uploaded, or remove the ones that failed.',
+    upload_too_large: 'Too large: files can be at most {size}.',
+    not_uploaded: 'Not uploaded: {reason}',
+    upload_network: 'Not uploaded: the server could not be reached.',
+    // searching messages
+    search_in: 'Search in',
+    search_messages: 'Search messages',
+    search_messages_label: 'Search your messages',
+    found_messages: 'Messages found',
+    found_from: '{name}: ',
+    load_more: 'Load more',
+    find_too_short: {one: 'Type at least {count} character.', other: 'Type at least {count} characters.'},
+    find_none: 'No messages found'
   }
 };

@@ -123,6 +123,25 @@
     leave_confirm: '退出“{title}”？退出后你将看不到群里的消息。',
     group_gone: '你已不是这个群组的成员。',
     group_offline: '其他成员都不在线——他们回来后会看到。',
-    sender_prefix: '{name}：{text}'
+    sender_prefix: '{name}：{text}',
+    attach_files: '添加附件',
+    files_to_send: '待发送的文件',
+    drop_files: '松开即可添加文件',
+    uploading: '正在上传 {name}',
+    cancel_upload: '取消上传 {name}',
+    remove_file: '移除 {name}',
+    too_many_files: {other: '每条消息最多 {count} 个文件。'},
+    files_not_ready: '请等文件上传完成，或移除上传失败的文件。',
+    upload_too_large: '文件过大：最大 {size}。',
+    not_uploaded: '未上传：{reason}',
+    upload_network: '未上传：无法连接服务器。',
+    search_in: '搜索范围',
+    search_messages: '搜索消息',
+    search_messages_label: '搜索你的消息',
+    found_messages: '找到的消息',
+    found_from: '{name}：',
+    load_more: '加载更多',
+    find_too_short: {other: '请至少输入 {count} 个字符。'},
+    find_none: '没有找到消息'
   }
 };
