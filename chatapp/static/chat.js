@@ -1480,7 +1480,7 @@
       head.appendChild(ui.close);
     }
     side.appendChild(head);
-    side.appendChild(buildGroupForm());
+    if (root.getAttribute('data-groups') !== 'off') { side.appendChild(buildGroupForm()); }
 
     var searchBox = el('div', 'chat-search');
     ui.search = attrs(el('input', 'chat-search-input'), {
@@ -1922,12 +1922,10 @@
     var rep = button('chat-reply-button', t('reply_label'), null, t('reply'));
     show(rep, false);
     bubble.appendChild(rep);
-    var del = null;
-    if (mine) {
-      del = button('chat-delete', t('delete_label'), null, t('delete'));
-      show(del, false);
-      bubble.appendChild(del);
-    }
+    // Delete: one's own messages, and (a group's owner) anyone's in the group.
+    var del = button('chat-delete', t('delete_label'), null, t('delete'));
+    show(del, false);
+    bubble.appendChild(del);
     li.appendChild(bubble);
     li.chatParts = {day: day, divider: divider, meta: meta, stamp: meta.firstChild, state: state,
                     text: text, del: del, reply: rep, who: who};
@@ -2038,10 +2036,9 @@
     renderText(li, m);
     parts.reply.setAttribute('data-reply', m.id || '');
     show(parts.reply, !!m.id && !m.deleted && !m.status);
-    if (parts.del) {
-      parts.del.setAttribute('data-delete', m.id || '');
-      show(parts.del, !!m.id && !m.deleted && !m.status);
-    }
+    parts.del.setAttribute('data-delete', m.id || '');
+    show(parts.del, !!m.id && !m.deleted && !m.status && !!me && (sameId(m.from, me.id) ||
+      !!(current && current.group && current.g && sameId(current.g.owner, me.id))));
     if (parts.who) {
       var g = !grouped && current && current.group;
       show(parts.who, !!g);

@@ -246,3 +246,41 @@ def test_group_form_member_panel_and_open_by_id(open_chat, scheme):
     alice.page.click(".chat-members-button")
     expect(alice.page.locator(".chat-members .chat-member")).to_have_count(2)
     assert serious(alice.page) == []
+
+
+def test_owner_deletes_anyones_message_members_only_their_own(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    alice.page.click(".chat-new-group")
+    form = alice.page.locator(".chat-group-form")
+    form.locator(".chat-group-title").fill("Club")
+    pick(form, bob)
+    form.locator(".chat-group-create").click()
+    alice.send("welcome")
+    gid = alice.page.locator(".chat-list li.active").get_attribute("data-conversation-id")
+    bob.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+    bob.send("spam!")
+    expect(alice.bubble("spam!", "other")).to_have_count(1)
+    # A member deletes only their own; the owner anyone's.
+    bob.bubble("welcome", "other").hover()
+    expect(bob.bubble("welcome", "other").locator(".chat-delete")).to_be_hidden()
+    theirs = alice.bubble("spam!", "other")
+    theirs.hover()
+    alice.page.once("dialog", lambda d: d.accept())
+    theirs.locator(".chat-delete").click()
+    for chat in (alice, bob):
+        expect(chat.page.locator(".chat-content li .chat-deleted")).to_have_count(1)
+    assert [m["deleted"] for m in bob.session.get(
+        f"{bob.server.url}/chat/api/groups/{gid}/messages", timeout=5).json()["messages"]] == [False, True]
+
+
+def test_no_group_controls_when_groups_are_off(browser, tmp_path):
+    from .conftest import ChatPage, RestartableServer
+    server = RestartableServer(tmp_path, env={"FLASK_CHAT_GROUPS": "false"}).start()
+    try:
+        dan = ChatPage(browser, server, "dan").goto().wait_connected()
+        expect(dan.page.locator(".chat-search-input")).to_be_visible()
+        expect(dan.page.locator(".chat-new-group")).to_have_count(0)
+        dan.context.close()
+    finally:
+        server.stop()
