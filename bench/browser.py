@@ -104,7 +104,7 @@ def click_to_shown(browser, url, rounds, polling):
         pb.wait_for_selector(".chat-container:not([hidden])")
         want = "polling" if polling else "websocket"
         for p in (pa, pb):
-            p.wait_for_function(f"ChatWidget.socket.io.engine.transport.name === '{want}'")
+            p.wait_for_function("w => ChatWidget.socket.io.engine.transport.name === w", arg=want)
         times = []
         for i in range(rounds + 3):
             text = f"m{i}"
@@ -134,7 +134,7 @@ def warm_reload(browser, url, rounds):
         times = []
         for _ in range(rounds):
             page.reload()
-            page.wait_for_function("window.__firstRow !== null")
+            page.wait_for_function("() => window.__firstRow !== null")
             times.append(page.evaluate("window.__firstRow"))
             wait_connected(page)
         return times
@@ -180,7 +180,7 @@ def cold_3g(browser, url, rounds):
         cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         cdp.send("Network.emulateNetworkConditions", THREE_G)
         page.goto(url + "/", wait_until="commit")
-        page.wait_for_function("window.__firstRow !== null", timeout=30000)
+        page.wait_for_function("() => window.__firstRow !== null", timeout=30000)
         times.append(page.evaluate("window.__firstRow"))
         ctx.close()
     return times
