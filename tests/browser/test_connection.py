@@ -14,7 +14,7 @@ def test_whole_exchange_without_websocket(open_chat):
     new = open_chat("newbrowser")
     assert old.page.evaluate("typeof window.WebSocket") == "undefined"
     assert old.transport() == "polling"
-    new.page.wait_for_function("ChatWidget.socket.io.engine.transport.name === 'websocket'")
+    new.page.wait_for_function("() => ChatWidget.socket.io.engine.transport.name === 'websocket'")
 
     old.search_and_open(new)
     old.send("hello from the past")

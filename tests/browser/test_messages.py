@@ -100,7 +100,7 @@ def test_problem_8_notifications_favicon_and_title(open_chat, server):
     set_hidden(alice, True)
     bob.send("while you look away")
     expect(alice.page).to_have_title("(1) Chat")
-    alice.page.wait_for_function("window.__notes.length === 1")
+    alice.page.wait_for_function("() => window.__notes.length === 1")
     assert alice.page.evaluate("window.__notes") == [{"title": "bob", "body": "while you look away"}]
     badge = alice.page.locator('link[rel~="icon"]')
     expect(badge).to_have_attribute("href", re.compile("^data:image/png"))
