@@ -56,6 +56,9 @@ class ChatServer:
         self.env.update(env or {})
         self.proc = None
 
+    #: Seconds the server may take to start answering.
+    ready_timeout = 30
+
     def command(self):
         if self.kind == "gunicorn-gevent":
             return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
@@ -68,7 +71,7 @@ class ChatServer:
         self.proc = subprocess.Popen(
             self.command(), cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
-        wait_ready(self.url, self.proc)
+        wait_ready(self.url, self.proc, self.ready_timeout)
         return self
 
     @property
