@@ -30,8 +30,8 @@ HEAD_TIMEOUT = 60.0
 BACKLOG = 2048
 #: Connections served at once (each one green thread); more wait in the backlog.
 MAX_CONNECTIONS = 10000
-#: Bytes eventlet's WSGI server buffers per connection to read requests and to
-#: write responses (its defaults: 8 and 16 KiB). A WebSocket keeps its
+#: Bytes the servers buffer per connection to read requests and (eventlet) to
+#: write responses (their defaults: 8 and 16 KiB). A WebSocket keeps its
 #: connection's buffers for its whole life; a larger body or response is read
 #: or written past the buffer, not through it.
 READ_BUFFER = 1024
@@ -372,6 +372,7 @@ def _serve_eventlet(app, host, port, timeout, cap, backlog, drain):
     listener = eventlet.listen((host, port), backlog=backlog)
     _nodelay(listener)
     log.info("serving on http://%s:%d (eventlet)", host, port)
+
     class Protocol(eventlet.wsgi.HttpProtocol):
         # socketserver's buffer sizes, set the way it documents: in a subclass.
         rbufsize = READ_BUFFER
@@ -392,6 +393,26 @@ def _serve_eventlet(app, host, port, timeout, cap, backlog, drain):
     return 0
 
 
+class _SmallReadBuffer:
+    """A connection's socket whose ``makefile`` buffers ``READ_BUFFER`` bytes.
+
+    gevent's pywsgi reads a connection's requests through one file from
+    ``makefile`` (8 KiB by default), kept for the connection's life, a
+    WebSocket's included; anything else is the socket's own.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def makefile(self, mode="r", buffering=None, **kwargs):
+        if buffering is None or buffering < 0:
+            buffering = READ_BUFFER
+        return self.sock.makefile(mode, buffering, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
 def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
     import gevent
     from gevent import pool, pywsgi
@@ -400,6 +421,9 @@ def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
 
     class Handler(pywsgi.WSGIHandler):
         """Each connection's reads and writes time out after ``timeout`` s."""
+
+        def __init__(self, sock, address, server, *args, **kwargs):
+            super().__init__(_SmallReadBuffer(sock), address, server, *args, **kwargs)
 
         def handle_one_response(self):
             busy.add(self)
