@@ -153,8 +153,8 @@ class RequestLimits:
         if not (path.startswith(self.engineio_path) or path + "/" == self.engineio_path):
             return
         # The connection's socket, where the server hands it to the app to take
-        # over (gunicorn's convention, which chatapp's gevent server follows,
-        # and Werkzeug's): simple-websocket reads it from there.
+        # over (gunicorn's convention, and Werkzeug's, which chatapp's gevent
+        # server follows): simple-websocket reads it from there.
         for key in ("gunicorn.socket", "werkzeug.socket"):
             sock = environ.get(key)
             if sock is not None and not isinstance(sock, GuardedSocket):
@@ -440,17 +440,19 @@ def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
             environ = super().get_environ()
             if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
                 # The connection's socket for the app to take over, where
-                # gunicorn puts it: simple-websocket then reads it itself (not
-                # a duplicate of it), through chat's GuardedSocket
-                # (RequestLimits), and ends the request with StopIteration.
-                environ["gunicorn.socket"] = self.socket
+                # Werkzeug's server puts it: simple-websocket then reads it
+                # itself (not a duplicate of it), through chat's GuardedSocket
+                # (RequestLimits), and ends the request with ConnectionError.
+                # (Under gunicorn's key instead, Engine.IO's middleware would
+                # make a class per request for eventlet, kept by the socket.)
+                environ["werkzeug.socket"] = self.socket
             return environ
 
         def run_application(self):
-            upgrade = "gunicorn.socket" in self.environ
+            upgrade = "werkzeug.socket" in self.environ
             try:
                 return super().run_application()
-            except StopIteration:
+            except ConnectionError:
                 if not upgrade:
                     raise
                 return None  # the WebSocket is over; it wrote its own response
