@@ -32,6 +32,8 @@ class Server(LiveServer):
         self.head_timeout = head_timeout
         if kind == "gevent":
             self.env["CHATAPP_ASYNC_MODE"] = "gevent"
+        if kind == "gunicorn-gevent":  # as docs/deployment.md runs it
+            self.env.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
         if head_timeout is not None:
             self.env["CHATAPP_HEAD_TIMEOUT"] = str(head_timeout)
 
