@@ -56,7 +56,9 @@ class ChatServer:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_url
         if kind == "gevent":
             self.env["CHATAPP_ASYNC_MODE"] = "gevent"
-        if kind == "gunicorn-gevent":  # as docs/deployment.md runs it
+        if kind == "gunicorn-gevent" and self.root == ROOT:
+            # as this checkout's docs/deployment.md runs it (another checkout
+            # runs as its own bench would)
             self.env.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
         self.env.update(env or {})
         self.proc = None
