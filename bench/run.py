@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 
@@ -32,7 +33,8 @@ def parse_args(argv):
                    help="repeat to pick several (default: all)")
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario and server")
     p.add_argument("--procs", type=int, default=2, help="load-generator processes")
-    p.add_argument("--db-url", help="SQLAlchemy URL instead of a fresh SQLite file")
+    p.add_argument("--db-url", help="SQLAlchemy URL instead of a fresh SQLite file per "
+                   "server; the servers then share it, with their users")
     p.add_argument("--server", action="append", metavar="KIND[@ROOT]",
                    help=f"chatapp's server ({', '.join(SERVERS)}), optionally from another "
                         "checkout (e.g. gevent@/tmp/before); repeat to compare several "
@@ -55,16 +57,26 @@ def main(argv=None):
     for k in kinds:
         if k.split("@", 1)[0] not in SERVERS:
             raise SystemExit(f"--server {k}: choose one of {', '.join(SERVERS)}")
+    # With --db-url every chatapp server shares the database and one secret
+    # key: users registered (scrypt, the slow part) on the first serve them all.
+    shared = {"FLASK_SECRET_KEY": secrets.token_hex(16)} if args.db_url else None
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(ChatServer(db_url=args.db_url, kind=k.split("@", 1)[0],
-                                                  root=k.split("@", 1)[1] if "@" in k else None))
+                                                  root=k.split("@", 1)[1] if "@" in k else None,
+                                                  env=shared))
                    for k in kinds]
         targets = [(_name(k, kinds), s.url, s.pid) for k, s in zip(kinds, servers)]
+        pools = {}
+        if shared:
+            pool = users.register(servers[0].url, need)
+            pools = {name: pool for name, _, _ in targets}
         if args.compare_url:
             url = args.compare_url.rstrip("/")
             wait_ready(url)
             targets.append((args.compare_name, url, args.compare_pid))
-        pools = {name: users.register(url, need) for name, url, _ in targets}
+        for name, url, _ in targets:
+            if name not in pools:
+                pools[name] = users.register(url, need)
         print(f"registered {need} users on {len(targets)} server(s)", file=sys.stderr)
         results = {}
         for sc_name in names:
