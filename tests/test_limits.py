@@ -244,7 +244,7 @@ def test_guarded_socket_yields_before_a_read_when_the_last_one_filled_the_buffer
     guard.recv(100)  # 100 of 260 bytes: more is waiting
     assert pauses == []
     guard.recv(100)
-    assert pauses == [0]
+    assert pauses == [GuardedSocket.TURN]
     guard.recv(100)  # the last 60: the buffer was not filled
     guard.recv(100)
-    assert pauses == [0, 0]
+    assert pauses == [GuardedSocket.TURN] * 2
