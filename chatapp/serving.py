@@ -122,7 +122,7 @@ class RequestLimits:
         self.engineio_limit = engineio_limit
         self.body_limit = body_limit
         self.paths = dict(paths or {})
-        #: ``sleep(0)`` of the async mode when Engine.IO's WebSockets are
+        #: The async mode's ``sleep`` when Engine.IO's WebSockets are
         #: simple-websocket's (gevent, threading): their frames are then
         #: checked and read in turns (``GuardedSocket``); ``None`` otherwise.
         self.websocket_turns = websocket_turns
