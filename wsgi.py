@@ -2,7 +2,7 @@
 
     python wsgi.py [--host 0.0.0.0] [--port 5000]     # eventlet.wsgi
     CHATAPP_ASYNC_MODE=gevent python wsgi.py          # gevent's pywsgi
-    gunicorn -k gevent -w 1 --keep-alive 60 wsgi:app  # gunicorn 26+
+    GEVENT_TRACK_GREENLET_TREE=false gunicorn -k gevent -w 1 --keep-alive 60 wsgi:app  # 26+
     gunicorn -k eventlet -w 1 wsgi:app                # legacy: gunicorn < 26
 
 ``flask run`` also finds this file; it runs in threading mode, WebSocket included.
@@ -17,6 +17,9 @@ if __name__ == "__main__":  # gunicorn's async workers patch before importing th
         import eventlet
         eventlet.monkey_patch()
     elif os.environ["CHATAPP_ASYNC_MODE"] == "gevent":
+        # gevent's documented setting: greenlets do not record the stack that
+        # spawned them (about 1.5 KiB each; a WebSocket keeps four).
+        os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
         from gevent import monkey
         monkey.patch_all()
 

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 
@@ -32,9 +33,12 @@ def parse_args(argv):
                    help="repeat to pick several (default: all)")
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario and server")
     p.add_argument("--procs", type=int, default=2, help="load-generator processes")
-    p.add_argument("--db-url", help="SQLAlchemy URL instead of a fresh SQLite file")
-    p.add_argument("--server", action="append", choices=SERVERS,
-                   help="chatapp's server; repeat to compare several (default: eventlet)")
+    p.add_argument("--db-url", help="SQLAlchemy URL instead of a fresh SQLite file per "
+                   "server; the servers then share it, with their users")
+    p.add_argument("--server", action="append", metavar="KIND[@ROOT]",
+                   help=f"chatapp's server ({', '.join(SERVERS)}), optionally from another "
+                        "checkout (e.g. gevent@/tmp/before); repeat to compare several "
+                        "(default: eventlet)")
     p.add_argument("--compare-url", help="another server implementing the same contract")
     p.add_argument("--compare-pid", type=int, help="its process id, for RSS and CPU")
     p.add_argument("--compare-name", default="compare")
@@ -50,24 +54,40 @@ def main(argv=None):
     names = args.scenario or list(scenarios.SCENARIOS)
     need = max(scenarios.SCENARIOS[n]["users"] for n in names)
     kinds = args.server or ["eventlet"]
+    for k in kinds:
+        if k.split("@", 1)[0] not in SERVERS:
+            raise SystemExit(f"--server {k}: choose one of {', '.join(SERVERS)}")
+    # With --db-url every chatapp server shares the database and one secret
+    # key: users registered (scrypt, the slow part) on the first serve them all.
+    shared = {"FLASK_SECRET_KEY": secrets.token_hex(16)} if args.db_url else None
     with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(ChatServer(db_url=args.db_url, kind=k)) for k in kinds]
-        targets = [(_name(s.kind, kinds), s.url, s.pid) for s in servers]
+        servers = [stack.enter_context(ChatServer(db_url=args.db_url, kind=k.split("@", 1)[0],
+                                                  root=k.split("@", 1)[1] if "@" in k else None,
+                                                  env=shared))
+                   for k in kinds]
+        targets = [(_name(k, kinds), s.url, s.pid) for k, s in zip(kinds, servers)]
+        pools = {}
+        if shared:
+            pool = users.register(servers[0].url, need)
+            pools = {name: pool for name, _, _ in targets}
         if args.compare_url:
             url = args.compare_url.rstrip("/")
             wait_ready(url)
             targets.append((args.compare_name, url, args.compare_pid))
-        pools = {name: users.register(url, need) for name, url, _ in targets}
+        for name, url, _ in targets:
+            if name not in pools:
+                pools[name] = users.register(url, need)
         print(f"registered {need} users on {len(targets)} server(s)", file=sys.stderr)
         results = {}
         for sc_name in names:
             sc = scenarios.SCENARIOS[sc_name]
             for i in range(1 if sc.get("twice") else args.repeat):
                 for name, url, pid in targets:  # alternate servers run by run
-                    if sc.get("own") and name != "chatapp":
+                    if sc.get("own") and not name.startswith("chatapp"):
                         continue  # a contract v2.0 scenario: the peer has no groups
                     r = scenarios.run(url, pid, pools[name], sc, args.procs, args.timeout)
                     r["error_count"] = sum(r.get("errors", {}).values())
+                    r["load1"] = os.getloadavg()[0]  # the machine's, as the run ends
                     results.setdefault((sc_name, name), []).append(r)
                     print(f"{sc_name} #{i + 1} {name}: {_brief(r)}", file=sys.stderr)
     rows = [(sc, srv, stats.summarize(runs)) for (sc, srv), runs in results.items()]
@@ -85,12 +105,15 @@ def main(argv=None):
 
 
 def _name(kind, kinds):
-    return "chatapp" if kinds == ["eventlet"] else f"chatapp-{kind}"
+    if kinds == ["eventlet"]:
+        return "chatapp"
+    kind, _, root = kind.partition("@")
+    return f"chatapp-{kind}" + (f"@{os.path.basename(root.rstrip('/'))}" if root else "")
 
 
 def _brief(r):
     keys = ("msgs_per_s", "ack_p99", "victim_ack_p99", "lost", "duplicates",
-            "error_count", "connected", "rss_first_kib", "rss_per_conn_kib")
+            "error_count", "connected", "rss_first_kib", "rss_per_conn_kib", "load1")
     return " ".join(f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r.get(k)}"
                     for k in keys if r.get(k) is not None)
 

@@ -33,15 +33,18 @@ def wait_ready(url, proc=None, timeout=30):
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-SERVERS = ("eventlet", "gevent", "gunicorn-gevent")
+SERVERS = ("eventlet", "gevent", "gunicorn-gevent", "gunicorn-eventlet")
 
 
 class ChatServer:
     """chatapp's production server on a free port, with a fresh database:
-    ``python wsgi.py`` on eventlet (default) or gevent, or ``gunicorn -k gevent``."""
+    ``python wsgi.py`` on eventlet (default) or gevent, ``gunicorn -k gevent``,
+    or ``gunicorn -k eventlet`` (gunicorn < 26 only). ``root``: the checkout
+    to serve (default: this one), to compare two versions in one sitting."""
 
-    def __init__(self, db_url=None, env=None, kind="eventlet"):
+    def __init__(self, db_url=None, env=None, kind="eventlet", root=None):
         self.kind = kind
+        self.root = Path(root) if root else ROOT
         self.tmp = tempfile.TemporaryDirectory(prefix="chat-bench-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,28 +56,39 @@ class ChatServer:
             self.env["FLASK_SQLALCHEMY_DATABASE_URI"] = db_url
         if kind == "gevent":
             self.env["CHATAPP_ASYNC_MODE"] = "gevent"
+        if kind == "gunicorn-gevent" and self.root == ROOT:
+            # as this checkout's docs/deployment.md runs it (another checkout
+            # runs as its own bench would)
+            self.env.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
         self.env.update(env or {})
         self.proc = None
 
+    #: Seconds the server may take to start answering.
+    ready_timeout = 30
+
     def command(self):
-        if self.kind == "gunicorn-gevent":
-            return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1",
-                    "--keep-alive", "60", "--worker-connections", "10000",
-                    "--no-control-socket", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
-        return [sys.executable, str(ROOT / "wsgi.py"), "--port", str(self.port)]
+        if self.kind.startswith("gunicorn-"):
+            worker = self.kind.split("-", 1)[1]
+            # --no-control-socket is gunicorn 26's; the legacy eventlet worker
+            # needs gunicorn < 26, which has no control socket.
+            extra = ["--no-control-socket"] if worker == "gevent" else []
+            return [sys.executable, "-m", "gunicorn", "-k", worker, "-w", "1",
+                    "--keep-alive", "60", "--worker-connections", "10000", *extra,
+                    "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
+        return [sys.executable, str(self.root / "wsgi.py"), "--port", str(self.port)]
 
     def __enter__(self):
         self.log = open(Path(self.tmp.name) / "server.log", "wb")
         self.proc = subprocess.Popen(
-            self.command(), cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            self.command(), cwd=self.root, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
-        wait_ready(self.url, self.proc)
+        wait_ready(self.url, self.proc, self.ready_timeout)
         return self
 
     @property
     def pid(self):
         """The process that serves: gunicorn's worker, not its arbiter."""
-        if self.kind != "gunicorn-gevent":
+        if not self.kind.startswith("gunicorn-"):
             return self.proc.pid
         with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
             return int(f.read().split()[0])

@@ -28,6 +28,7 @@ COLUMNS = [
     ("connect_failed", "conn fail", "{:d}"),
     ("rss_per_conn_kib", "KiB/conn", "{:.1f}"),
     ("server_cpu_pct", "srv CPU%", "{:.0f}"),
+    ("load1", "load", "{:.1f}"),  # the machine's 1-minute load average after each run
 ]
 
 

@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+import types
 
 log = logging.getLogger("chatapp")
 
@@ -29,6 +30,27 @@ HEAD_TIMEOUT = 60.0
 BACKLOG = 2048
 #: Connections served at once (each one green thread); more wait in the backlog.
 MAX_CONNECTIONS = 10000
+#: Bytes the servers buffer per connection to read requests and (eventlet) to
+#: write responses (their defaults: 8 and 16 KiB). A WebSocket keeps its
+#: connection's buffers for its whole life; a larger body or response is read
+#: or written past the buffer, not through it.
+READ_BUFFER = 1024
+WRITE_BUFFER = 4096
+
+
+def _direct(wsgi_app):
+    """``wsgi_app``, or its bound ``__call__`` when it is an object of a class
+    written in Python.
+
+    CPython (3.11+) runs a call to a function or a bound method in the same C
+    frame, but calling an object through its class's ``__call__`` nests one.
+    A WebSocket's green thread stays inside the app for the socket's whole
+    life, and its saved C stack keeps every nested frame: about 0.7 KiB per
+    connection each.
+    """
+    if isinstance(getattr(type(wsgi_app), "__call__", None), types.FunctionType):
+        return wsgi_app.__call__
+    return wsgi_app
 
 
 def _env_float(name, default):
@@ -93,14 +115,22 @@ class RequestLimits:
     """
 
     def __init__(self, wsgi_app, engineio_path="/socket.io/", engineio_limit=None,
-                 body_limit=None, paths=None):
+                 body_limit=None, paths=None, websocket_turns=None):
         self.wsgi_app = wsgi_app
+        self._next = _direct(wsgi_app)
         self.engineio_path = "/" + engineio_path.strip("/") + "/"
         self.engineio_limit = engineio_limit
         self.body_limit = body_limit
         self.paths = dict(paths or {})
+        #: The async mode's ``sleep`` when Engine.IO's WebSockets are
+        #: simple-websocket's (gevent, threading): their frames are then
+        #: checked and read in turns (``GuardedSocket``); ``None`` otherwise.
+        self.websocket_turns = websocket_turns
 
     def __call__(self, environ, start_response):
+        if self.websocket_turns is not None and \
+                environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            self._guard_websocket(environ)
         length = environ.get("CONTENT_LENGTH")
         if length:
             path = environ.get("PATH_INFO", "")
@@ -116,7 +146,20 @@ class RequestLimits:
             if too_long:
                 return self._refuse(start_response, "413 Request Entity Too Large",
                                     b"Request body too large\n")
-        return self.wsgi_app(environ, start_response)
+        return self._next(environ, start_response)
+
+    def _guard_websocket(self, environ):
+        path = environ.get("PATH_INFO", "")
+        if not (path.startswith(self.engineio_path) or path + "/" == self.engineio_path):
+            return
+        # The connection's socket, where the server hands it to the app to take
+        # over (gunicorn's convention, and Werkzeug's, which chatapp's gevent
+        # server follows): simple-websocket reads it from there.
+        for key in ("gunicorn.socket", "werkzeug.socket"):
+            sock = environ.get(key)
+            if sock is not None and not isinstance(sock, GuardedSocket):
+                environ[key] = GuardedSocket(sock, self.engineio_limit, self.websocket_turns)
+                return
 
     @staticmethod
     def _refuse(start_response, status, body):
@@ -139,14 +182,18 @@ def production(app, drain_on_sigterm=None):
     """
     socketio = app.extensions["socketio"]
     green_database_waits()
-    if isinstance(app.wsgi_app, RequestLimits):
+    if isinstance(getattr(app.wsgi_app, "__self__", None), RequestLimits):
         return None  # called before
     # Flask-SocketIO's middleware knows the path it serves Engine.IO on.
     path = getattr(getattr(socketio, "sockio_mw", None), "engineio_path", None) or "socket.io"
-    app.wsgi_app = RequestLimits(app.wsgi_app, engineio_path=path,
-                                 engineio_limit=socketio.server.eio.max_http_buffer_size,
-                                 body_limit=app.config.get("MAX_CONTENT_LENGTH"),
-                                 paths=_own_body_limits(app))
+    # eventlet's WebSocket refuses an oversized frame from its header and reads
+    # one frame per call; simple-websocket (gevent, threading) does neither.
+    turns = socketio.sleep if socketio.async_mode in ("gevent", "threading") else None
+    limits = RequestLimits(app.wsgi_app, engineio_path=path,
+                           engineio_limit=socketio.server.eio.max_http_buffer_size,
+                           body_limit=app.config.get("MAX_CONTENT_LENGTH"),
+                           paths=_own_body_limits(app), websocket_turns=turns)
+    app.wsgi_app = limits.__call__  # a bound method: no nested C frame (_direct)
     if drain_on_sigterm is None:
         drain_on_sigterm = "gunicorn" in sys.modules and socketio.async_mode != "threading"
     if drain_on_sigterm:
@@ -154,6 +201,98 @@ def production(app, drain_on_sigterm=None):
         watcher.install(then=signal.getsignal(signal.SIGTERM))
         return watcher
     return None
+
+
+class GuardedSocket:
+    """A WebSocket connection's socket as simple-websocket reads it.
+
+    simple-websocket's reader (one green thread per connection) reads 4 KiB at
+    a time and decodes every frame in it, then reads again: under gevent a read
+    returns at once while data is waiting, so a client that writes thousands
+    of frames at once had its whole burst decoded before any other connection
+    ran; and python-engineio gives it no message size limit, so a frame that
+    declares 2^63 - 1 bytes was buffered until the connection timed out
+    (docs/upstream). This socket, which chat's middleware hands it instead:
+
+    - waits for the loop's next turn (``pause``, the async mode's ``sleep``)
+      before a read whenever the previous read filled the buffer (more is
+      waiting): a burst is decoded 4 KiB per turn of the loop;
+    - follows the client's frame headers and, once a message (its frames
+      added up) declares more than ``limit`` bytes, closes the connection with
+      1009 (message too big) before reading its payload, as eventlet's
+      WebSocket does with the same limit;
+    - writes with ``sendall``: simple-websocket writes each frame with one
+      ``send``, which under gevent may write part of a frame when the
+      client's window is full.
+    Anything else is the socket's own.
+    """
+
+    CLOSE_TOO_BIG = b"\x88\x02\x03\xf1"  # a server close frame, code 1009
+
+    def __init__(self, sock, limit, pause):
+        self.sock = sock
+        self.limit = limit
+        self.pause = pause
+        self.full = False  # the last read filled the caller's buffer
+        self.head = b""  # a frame header begun in an earlier read
+        self.left = 0  # payload bytes of the current frame still to come
+        self.message = 0  # bytes the frames of the current message declared
+
+    #: Seconds a reader whose last read filled its buffer waits before the
+    #: next: a timer, not ``sleep(0)``, so the loop polls every other socket
+    #: and runs its timers first (with ``sleep(0)`` gevent may run the reader
+    #: again before it polls: victims' p99 was worse than without yielding).
+    TURN = 0.001
+
+    def recv(self, size, *flags):
+        if self.full:
+            self.pause(self.TURN)
+        data = self.sock.recv(size, *flags)
+        self.full = len(data) >= size
+        if data and self.limit is not None and not self._within_limit(data):
+            try:
+                self.sock.sendall(self.CLOSE_TOO_BIG)
+            except OSError:
+                pass
+            log.info("WebSocket closed: a message declared more than %d bytes", self.limit)
+            return b""  # simple-websocket ends the connection on an empty read
+        return data
+
+    def send(self, data, *flags):
+        self.sock.sendall(data, *flags)
+        return len(data)
+
+    def _within_limit(self, data):
+        """Follow the frames in ``data``: false once a message is too big."""
+        pos, end = 0, len(data)
+        while pos < end:
+            if self.left:
+                step = min(self.left, end - pos)
+                self.left -= step
+                pos += step
+                continue
+            head = self.head + data[pos:pos + 14 - len(self.head)]  # 14: the longest header
+            if len(head) < 2:
+                self.head = head
+                return True
+            n = head[1] & 0x7F
+            size = 2 + (2 if n == 126 else 8 if n == 127 else 0) + (4 if head[1] & 0x80 else 0)
+            if len(head) < size:
+                self.head = head
+                return True
+            pos += size - len(self.head)
+            self.head = b""
+            length = int.from_bytes(head[2:4], "big") if n == 126 else \
+                int.from_bytes(head[2:10], "big") if n == 127 else n
+            if head[0] & 0x0F < 8:  # text, binary or continuation: part of a message
+                self.message = length + (self.message if head[0] & 0x0F == 0 else 0)
+                if self.message > self.limit:
+                    return False
+            self.left = length
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
 
 
 def _own_body_limits(app):
@@ -239,9 +378,16 @@ def _serve_eventlet(app, host, port, timeout, cap, backlog, drain):
     listener = eventlet.listen((host, port), backlog=backlog)
     _nodelay(listener)
     log.info("serving on http://%s:%d (eventlet)", host, port)
+
+    class Protocol(eventlet.wsgi.HttpProtocol):
+        # socketserver's buffer sizes, set the way it documents: in a subclass.
+        rbufsize = READ_BUFFER
+        wbufsize = WRITE_BUFFER
+
     server = eventlet.spawn(
-        eventlet.wsgi.server, listener, app, custom_pool=eventlet.GreenPool(cap),
-        keepalive=timeout, socket_timeout=timeout, log_output=False, debug=False)
+        eventlet.wsgi.server, listener, _direct(app.wsgi_app), protocol=Protocol,
+        custom_pool=eventlet.GreenPool(cap), keepalive=timeout, socket_timeout=timeout,
+        log_output=False, debug=False)
     while not drain.received and not server.dead:
         eventlet.sleep(0.2)
     if server.dead:
@@ -253,6 +399,26 @@ def _serve_eventlet(app, host, port, timeout, cap, backlog, drain):
     return 0
 
 
+class _SmallReadBuffer:
+    """A connection's socket whose ``makefile`` buffers ``READ_BUFFER`` bytes.
+
+    gevent's pywsgi reads a connection's requests through one file from
+    ``makefile`` (8 KiB by default), kept for the connection's life, a
+    WebSocket's included; anything else is the socket's own.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def makefile(self, mode="r", buffering=None, **kwargs):
+        if buffering is None or buffering < 0:
+            buffering = READ_BUFFER
+        return self.sock.makefile(mode, buffering, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
 def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
     import gevent
     from gevent import pool, pywsgi
@@ -261,6 +427,9 @@ def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
 
     class Handler(pywsgi.WSGIHandler):
         """Each connection's reads and writes time out after ``timeout`` s."""
+
+        def __init__(self, sock, address, server, *args, **kwargs):
+            super().__init__(_SmallReadBuffer(sock), address, server, *args, **kwargs)
 
         def handle_one_response(self):
             busy.add(self)
@@ -273,13 +442,29 @@ def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
             self.socket.settimeout(timeout)
             return super().handle()
 
+        def get_environ(self):
+            environ = super().get_environ()
+            if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # The connection's socket for the app to take over, where
+                # Werkzeug's server puts it: simple-websocket then reads it
+                # itself (not a duplicate of it), through chat's GuardedSocket
+                # (RequestLimits), and ends the request with ConnectionError.
+                # (Under gunicorn's key instead, Engine.IO's middleware would
+                # make a class per request for eventlet, kept by the socket.)
+                environ["werkzeug.socket"] = self.socket
+            return environ
+
         def run_application(self):
+            upgrade = "werkzeug.socket" in self.environ
             try:
                 return super().run_application()
+            except ConnectionError:
+                if not upgrade:
+                    raise
+                return None  # the WebSocket is over; it wrote its own response
             finally:
-                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-                    # simple-websocket worked on a duplicate of the socket:
-                    # once the WebSocket is over, so is the connection.
+                if upgrade:
+                    # Once the WebSocket is over, so is the connection.
                     self.close_connection = True
 
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -287,8 +472,8 @@ def _serve_gevent(app, host, port, timeout, cap, backlog, drain):
     _nodelay(listener)
     listener.bind((host, port))
     listener.listen(backlog)
-    server = pywsgi.WSGIServer(listener, app, spawn=pool.Pool(cap), handler_class=Handler,
-                               log=None)
+    server = pywsgi.WSGIServer(listener, _direct(app.wsgi_app), spawn=pool.Pool(cap),
+                               handler_class=Handler, log=None)
     server.start()
     log.info("serving on http://%s:%d (gevent)", host, port)
     while not drain.received:

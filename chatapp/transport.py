@@ -15,11 +15,15 @@ def make_socketio(app):
 
     timing = {k: app.config[f"SOCKETIO_{k.upper()}"] for k in ("ping_interval", "ping_timeout")
               if app.config.get(f"SOCKETIO_{k.upper()}") is not None}
+    # manage_session=False: chat reads the login session only at connect (the
+    # request's own cookie session then) and never writes it from a socket, so
+    # Flask-SocketIO need not keep a copy of it for every socket's life.
     return SocketIO(app, message_queue=app.config["CHAT_MESSAGE_QUEUE"],
                     cors_allowed_origins=origin_ok,
                     channel=app.config["CHAT_QUEUE_CHANNEL"],
                     async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
-                    max_http_buffer_size=app.config["CHAT_SOCKET_MAX_BYTES"], **timing)
+                    max_http_buffer_size=app.config["CHAT_SOCKET_MAX_BYTES"],
+                    manage_session=False, **timing)
 
 
 def serve_in_order(socketio):
@@ -59,7 +63,11 @@ def without_ws_compression(wsgi_app):
     it saves, and keeps a zlib context per socket (as socket.io's own server,
     whose default is also off).
     """
+    from .serving import _direct
+
+    call = _direct(wsgi_app)  # Flask-SocketIO's middleware: no nested C frame
+
     def app(environ, start_response):
         environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        return wsgi_app(environ, start_response)
+        return call(environ, start_response)
     return app
