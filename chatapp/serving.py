@@ -123,8 +123,8 @@ class RequestLimits:
         self.body_limit = body_limit
         self.paths = dict(paths or {})
         #: The async mode's ``sleep`` when Engine.IO's WebSockets are
-        #: simple-websocket's (gevent, threading): their frames are then
-        #: checked and read in turns (``GuardedSocket``); ``None`` otherwise.
+        #: simple-websocket's (gevent, threading): their sockets are then
+        #: read in turns (``GuardedSocket``); ``None`` otherwise.
         self.websocket_turns = websocket_turns
 
     def __call__(self, environ, start_response):
@@ -158,7 +158,7 @@ class RequestLimits:
         for key in ("gunicorn.socket", "werkzeug.socket"):
             sock = environ.get(key)
             if sock is not None and not isinstance(sock, GuardedSocket):
-                environ[key] = GuardedSocket(sock, self.engineio_limit, self.websocket_turns)
+                environ[key] = GuardedSocket(sock, self.websocket_turns)
                 return
 
     @staticmethod
@@ -210,33 +210,19 @@ class GuardedSocket:
     a time and decodes every frame in it, then reads again: under gevent a read
     returns at once while data is waiting, so a client that writes thousands
     of frames at once had its whole burst decoded before any other connection
-    ran; and python-engineio gives it no message size limit, so a frame that
-    declares 2^63 - 1 bytes was buffered until the connection timed out
-    (docs/upstream). This socket, which chat's middleware hands it instead:
+    ran. This socket, which chat's middleware hands it instead:
 
     - waits for the loop's next turn (``pause``, the async mode's ``sleep``)
       before a read whenever the previous read filled the buffer (more is
       waiting): a burst is decoded 4 KiB per turn of the loop;
-    - follows the client's frame headers and, once a message (its frames
-      added up) declares more than ``limit`` bytes, closes the connection with
-      1009 (message too big) before reading its payload, as eventlet's
-      WebSocket does with the same limit;
     - writes with ``sendall``: simple-websocket writes each frame with one
       ``send``, which under gevent may write part of a frame when the
       client's window is full.
+
+    It reads no frame: the size of a message is simple-websocket's business,
+    and python-engineio gives it no limit (docs/upstream).
     Anything else is the socket's own.
     """
-
-    CLOSE_TOO_BIG = b"\x88\x02\x03\xf1"  # a server close frame, code 1009
-
-    def __init__(self, sock, limit, pause):
-        self.sock = sock
-        self.limit = limit
-        self.pause = pause
-        self.full = False  # the last read filled the caller's buffer
-        self.head = b""  # a frame header begun in an earlier read
-        self.left = 0  # payload bytes of the current frame still to come
-        self.message = 0  # bytes the frames of the current message declared
 
     #: Seconds a reader whose last read filled its buffer waits before the
     #: next: a timer, not ``sleep(0)``, so the loop polls every other socket
@@ -244,52 +230,21 @@ class GuardedSocket:
     #: again before it polls: victims' p99 was worse than without yielding).
     TURN = 0.001
 
+    def __init__(self, sock, pause):
+        self.sock = sock
+        self.pause = pause
+        self.full = False  # the last read filled the caller's buffer
+
     def recv(self, size, *flags):
         if self.full:
             self.pause(self.TURN)
         data = self.sock.recv(size, *flags)
         self.full = len(data) >= size
-        if data and self.limit is not None and not self._within_limit(data):
-            try:
-                self.sock.sendall(self.CLOSE_TOO_BIG)
-            except OSError:
-                pass
-            log.info("WebSocket closed: a message declared more than %d bytes", self.limit)
-            return b""  # simple-websocket ends the connection on an empty read
         return data
 
     def send(self, data, *flags):
         self.sock.sendall(data, *flags)
         return len(data)
-
-    def _within_limit(self, data):
-        """Follow the frames in ``data``: false once a message is too big."""
-        pos, end = 0, len(data)
-        while pos < end:
-            if self.left:
-                step = min(self.left, end - pos)
-                self.left -= step
-                pos += step
-                continue
-            head = self.head + data[pos:pos + 14 - len(self.head)]  # 14: the longest header
-            if len(head) < 2:
-                self.head = head
-                return True
-            n = head[1] & 0x7F
-            size = 2 + (2 if n == 126 else 8 if n == 127 else 0) + (4 if head[1] & 0x80 else 0)
-            if len(head) < size:
-                self.head = head
-                return True
-            pos += size - len(self.head)
-            self.head = b""
-            length = int.from_bytes(head[2:4], "big") if n == 126 else \
-                int.from_bytes(head[2:10], "big") if n == 127 else n
-            if head[0] & 0x0F < 8:  # text, binary or continuation: part of a message
-                self.message = length + (self.message if head[0] & 0x0F == 0 else 0)
-                if self.message > self.limit:
-                    return False
-            self.left = length
-        return True
 
     def __getattr__(self, name):
         return getattr(self.sock, name)

@@ -154,10 +154,13 @@ def test_a_burst_of_1000_connections_is_served(server):
     assert took < 30, took
 
 
-def test_a_websocket_frame_declaring_2_63_bytes_is_refused_up_front(server):
-    # eventlet's WebSocket refuses it from its header; under gevent,
-    # simple-websocket has no limit from python-engineio (docs/upstream), and
-    # chat's GuardedSocket refuses it instead.
+def test_a_websocket_frame_declaring_2_63_bytes_is_refused_up_front(server, request):
+    if "eventlet" not in server.kind:  # eventlet refuses it from the header
+        # python-engineio gives simple-websocket no max_message_size: under
+        # gevent a message grows until a read times out (docs/upstream). Strict,
+        # so that a fixed release shows up as a failure to remove this.
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="simple-websocket under Engine.IO has no message size limit"))
     with connect(server) as sock:
         sock.settimeout(10)
         sock.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
@@ -187,60 +190,11 @@ class FakeSocket:
         self.sent += data
 
 
-def client_frame(opcode, length, fin=True, payload=None):
-    """A masked client frame header declaring ``length``, and its payload."""
-    first = (0x80 if fin else 0) | opcode
-    if length < 126:
-        head = bytes([first, 0x80 | length])
-    elif length < 65536:
-        head = bytes([first, 0x80 | 126]) + length.to_bytes(2, "big")
-    else:
-        head = bytes([first, 0x80 | 127]) + length.to_bytes(8, "big")
-    return head + b"\x00" * 4 + (b"4" * length if payload is None else payload)
-
-
-def read_all(guard, size):
-    out = b""
-    while True:
-        chunk = guard.recv(size)
-        if not chunk:
-            return out
-        out += chunk
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 13, 4096])
-def test_guarded_socket_passes_frames_within_the_limit_whatever_the_reads(size):
-    from chatapp.serving import GuardedSocket
-
-    stream = (client_frame(1, 100) + client_frame(0x9, 4) + client_frame(2, 300)
-              + client_frame(1, 200, fin=False) + client_frame(0x9, 0)
-              + client_frame(0, 100))  # a fragmented message of exactly the limit
-    guard = GuardedSocket(FakeSocket(stream), 300, lambda s: None)
-    assert read_all(guard, size) == stream
-    assert guard.sock.sent == b""
-
-
-@pytest.mark.parametrize("size", [1, 5, 4096])
-@pytest.mark.parametrize("frames", [
-    [client_frame(1, 2 ** 63 - 1, payload=b"4" * 100)],  # declared up front
-    [client_frame(2, 70000, payload=b"")],  # 2-byte length form over the limit
-    [client_frame(1, 200, fin=False), client_frame(0x9, 3), client_frame(0, 200)],  # fragments
-])
-def test_guarded_socket_closes_a_message_declaring_more_than_the_limit(size, frames):
-    from chatapp.serving import GuardedSocket
-
-    stream = b"".join(frames)
-    guard = GuardedSocket(FakeSocket(stream), 300, lambda s: None)
-    got = read_all(guard, size)
-    assert len(got) < len(stream)  # refused before the end of the payload
-    assert guard.sock.sent == b"\x88\x02\x03\xf1"  # close, 1009 message too big
-
-
 def test_guarded_socket_yields_before_a_read_when_the_last_one_filled_the_buffer():
     from chatapp.serving import GuardedSocket
 
     pauses = []
-    guard = GuardedSocket(FakeSocket(client_frame(1, 20) * 10), None, pauses.append)
+    guard = GuardedSocket(FakeSocket(b"x" * 260), pauses.append)
     guard.recv(100)  # 100 of 260 bytes: more is waiting
     assert pauses == []
     guard.recv(100)
@@ -248,3 +202,4 @@ def test_guarded_socket_yields_before_a_read_when_the_last_one_filled_the_buffer
     guard.recv(100)  # the last 60: the buffer was not filled
     guard.recv(100)
     assert pauses == [GuardedSocket.TURN] * 2
+    assert guard.send(b"frame") == 5 and guard.sock.sent == b"frame"  # whole, with sendall
