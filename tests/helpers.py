@@ -1,4 +1,5 @@
 """Test helpers: users and their clients, real servers in subprocesses."""
+import contextlib
 import functools
 import os
 import signal
@@ -133,6 +134,19 @@ class SeededAuth(AuthActions):
 @functools.cache
 def _hash():
     return generate_password_hash(PASSWORD)
+
+
+@contextlib.contextmanager
+def running(servers):
+    """Start ``servers`` (LiveServers), yield them, stop every one started."""
+    started = []
+    try:
+        for s in servers:
+            started.append(s.start())
+        yield started
+    finally:
+        for s in started:
+            s.stop()
 
 
 class LiveServer:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import requests
 import socketio
 
-from helpers import PASSWORD, LiveServer
+from helpers import PASSWORD, LiveServer, running
 from realservices import ChatClient, postgres_database, queue_env, redis_corner
 from test_embed import host_app, login, socket
 
@@ -150,13 +150,9 @@ def test_host_alternative_ids_are_honoured(tmp_path):
 def pair(tmp_path_factory):
     with postgres_database() as db_uri, redis_corner() as (url, channel):
         tmp = tmp_path_factory.mktemp("sessions")
-        servers = [LiveServer(tmp, env=queue_env(url, channel), db_uri=db_uri).start()
-                   for _ in range(2)]
-        try:
+        with running(LiveServer(tmp, env=queue_env(url, channel), db_uri=db_uri)
+                     for _ in range(2)) as servers:
             yield servers
-        finally:
-            for s in servers:
-                s.stop()
 
 
 def stolen(session):

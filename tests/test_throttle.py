@@ -4,7 +4,7 @@ import uuid
 import pytest
 import requests
 
-from helpers import PASSWORD, LiveServer
+from helpers import PASSWORD, LiveServer, running
 from realservices import queue_env, redis_corner
 
 
@@ -113,13 +113,9 @@ def redis_pair(tmp_path_factory):
     with redis_corner() as (url, channel):
         tmp = tmp_path_factory.mktemp("throttle")
         db_uri = f"sqlite:///{tmp / 'shared.sqlite'}"
-        servers = [LiveServer(tmp, env=queue_env(url, channel), db_uri=db_uri).start()
-                   for _ in range(2)]
-        try:
+        with running(LiveServer(tmp, env=queue_env(url, channel), db_uri=db_uri)
+                     for _ in range(2)) as servers:
             yield servers
-        finally:
-            for s in servers:
-                s.stop()
 
 
 @pytest.mark.server
