@@ -43,31 +43,11 @@ MINIFIERS = {".js": rjsmin.jsmin, ".css": rcssmin.cssmin}
 def init_app(app, static_folder):
     app.config.setdefault("CHAT_COMPRESS", True)
     app.config.setdefault("CHAT_MINIFY_ASSETS", None)  # None: on unless debug
-    hashes = {}
-    minified = {}  # path -> ((mtime, size), bytes)
+    derived = {}  # (what, path) -> ((mtime, size), value)
 
-    def minify(filename):
-        """The minified bytes of a static .js/.css file, or None."""
-        minifier = MINIFIERS.get(os.path.splitext(filename)[1])
-        if minifier is None:
-            return None
-        path = os.path.join(static_folder, filename)
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        mark = (stat.st_mtime_ns, stat.st_size)
-        known = minified.get(path)
-        if known is None or known[0] != mark:
-            with open(path, encoding="utf-8") as f:
-                known = minified[path] = (mark, minifier(f.read()).encode("utf-8"))
-        return known[1]
-
-    def minify_on():
-        on = current_app.config["CHAT_MINIFY_ASSETS"]
-        return (not current_app.debug) if on is None else bool(on)
-
-    def fingerprint(filename):
+    def per_version(what, filename, compute):
+        """``compute(bytes)`` of a static file, once per version of it (its
+        modification time and size); None if there is no such file."""
         path = os.path.join(static_folder, filename)
         try:
             stat = os.stat(path)
@@ -76,11 +56,27 @@ def init_app(app, static_folder):
         if not os.path.isfile(path):
             return None
         mark = (stat.st_mtime_ns, stat.st_size)
-        known = hashes.get(path)
+        known = derived.get((what, path))
         if known is None or known[0] != mark:
             with open(path, "rb") as f:
-                known = hashes[path] = (mark, hashlib.sha256(f.read()).hexdigest()[:12])
+                known = derived[(what, path)] = (mark, compute(f.read()))
         return known[1]
+
+    def fingerprint(filename):
+        return per_version("hash", filename,
+                           lambda data: hashlib.sha256(data).hexdigest()[:12])
+
+    def minify(filename):
+        """The minified bytes of a static .js/.css file, or None."""
+        minifier = MINIFIERS.get(os.path.splitext(filename)[1])
+        if minifier is None:
+            return None
+        return per_version("min", filename,
+                           lambda data: minifier(data.decode("utf-8")).encode("utf-8"))
+
+    def minify_on():
+        on = current_app.config["CHAT_MINIFY_ASSETS"]
+        return (not current_app.debug) if on is None else bool(on)
 
     @app.url_defaults
     def add_fingerprint(endpoint, values):
