@@ -423,6 +423,7 @@
       var old = c.byId[m.id];
       if (old) {
         if (m.read_at && !old.read_at) { old.read_at = m.read_at; }
+        if (m.delivered && !old.delivered) { old.delivered = true; }
       } else {
         c.byId[m.id] = m;
         insertSorted(c.msgs, m);
@@ -1160,7 +1161,16 @@
     emit('chat-to', payload, function (err, ack) {
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
-      if (c.pending.indexOf(p) < 0) { flushOutbox(); return; }  // arrived through a catch-up
+      if (c.pending.indexOf(p) < 0) {  // a catch-up brought it first: the ack still says who has it
+        if (ack && ack.ok && ack.message && c.byId[ack.message.id]) {
+          ack.message.delivered = ack.delivered !== false;
+          addMessages(c, [ack.message]);
+          saveConv(c);
+          refresh(c);
+        }
+        flushOutbox();
+        return;
+      }
       if (err || !ack || !ack.ok) {
         p.error = ack && ack.error ? ack.error : {code: 'timeout', message: t('no_answer')};
         p.status = FINAL[p.error.code] ? 'refused' : 'failed';

@@ -85,6 +85,74 @@ def test_problem_1_offline_then_online_sends_without_retry(open_chat):
     expect(bob.item(alice).locator(".chat-preview")).to_have_text("sent from a tunnel")
 
 
+class AckGate:
+    """Alice's Socket.IO traffic, through Playwright: acks (``43…`` packets)
+    from the server can be held back, over WebSocket and over polling, and the
+    page's WebSocket can be cut."""
+
+    def __init__(self, page):
+        self.holding, self.held, self.sockets = False, [], []
+        page.route_web_socket(SOCKET, self.connect)
+        page.route(SOCKET, self.poll)
+
+    def connect(self, ws):
+        server = ws.connect_to_server()
+        self.sockets.append(ws)
+        server.on_message(lambda frame: self.from_server(ws, frame))
+
+    def from_server(self, ws, frame):
+        if self.holding and isinstance(frame, str) and frame.startswith("43"):  # 43/chat,N[…]
+            self.held.append(lambda: ws.send(frame))
+        else:
+            ws.send(frame)
+
+    def poll(self, route):
+        if not self.holding or route.request.method != "GET":
+            route.continue_()
+            return
+        response = route.fetch()
+        packets = response.text().split("\x1e")
+        if self.holding and any(p.startswith("43") for p in packets):
+            self.held.append(lambda: route.fulfill(response=response))
+        else:
+            route.fulfill(response=response)
+
+    def cut(self):
+        """Close the page's WebSocket; what was held for it is gone with it."""
+        self.held = []
+        self.sockets[-1].close()
+
+    def release(self):
+        self.holding = False
+        held, self.held = self.held, []
+        for deliver in held:
+            deliver()
+
+
+def test_problem_1_a_resend_caught_up_before_its_ack_still_says_delivered(open_chat):
+    bob = open_chat("bob")
+    alice = open_chat("alice", go=False)
+    gate = AckGate(alice.page)
+    alice.goto().wait_connected()
+    alice.search_and_open(bob)
+
+    # Stored, but its ack never arrives; the socket drops and comes back.
+    gate.holding = True
+    alice.send("ack held back")
+    expect(bob.item(alice).locator(".chat-preview")).to_have_text("ack held back")
+    gate.cut()
+    expect(alice.page.locator(".chat-status")).not_to_have_attribute("data-state", "connected")
+    alice.wait_connected()
+    # The resend's ack is held too, so the catch-up after the reconnect is
+    # what turns the pending message into a stored one.
+    expect(alice.bubble("ack held back", "self")).not_to_have_class(re.compile("chat-pending"))
+    assert gate.held, "the resend's ack is held"
+    gate.release()
+    # The late ack still tells whether Bob has it: he is online.
+    expect(alice.bubble("ack held back", "self").locator(".chat-state")).to_have_text("Delivered")
+    expect(alice.bubble("ack held back", "self")).to_have_count(1)
+
+
 def test_problem_2_composer_counts_and_keeps_the_text(open_chat):
     alice = open_chat("alice")
     bob = open_chat("bob")
