@@ -105,9 +105,5 @@ def internal(message=_l("Something went wrong; try again.")):
     return ChatError("internal", message, 500)
 
 
-def blocked(message="You cannot reach this user: one of you blocked the other."):
+def blocked(message=_l("You cannot reach this user: one of you blocked the other.")):
     return ChatError("blocked", message, 403)
-
-
-def too_large(message="Too large."):
-    return ChatError("too_large", message, 413)

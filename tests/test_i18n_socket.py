@@ -52,6 +52,19 @@ def test_two_sockets_two_languages(app):
         "The message is empty."
 
 
+def test_blocked_in_the_sockets_language(app):
+    bob, _ = user(app)
+    zh_user, zh = user(app, {"Accept-Language": "zh-Hans"})
+    en_user, en = user(app, {"Accept-Language": "en-US"})
+    for client in (zh_user, en_user):
+        assert bob.put(f"/chat/api/blocks/{client.user['id']}").status_code == 204
+    r = ack(zh, "chat-to", {"to": bob.user["id"], "content": "hello?"})
+    assert r["error"] == {"code": "blocked", "message": "你无法联系此用户：你们之中有一方屏蔽了对方。"}
+    r = ack(en, "chat-to", {"to": bob.user["id"], "content": "hello?"})
+    assert r["error"] == {"code": "blocked",
+                          "message": "You cannot reach this user: one of you blocked the other."}
+
+
 @pytest.mark.server
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"]])
 def test_live_server_acks_in_chinese(live_server, transports):
