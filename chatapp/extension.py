@@ -75,6 +75,25 @@ class Chat:
         app = app or current_app._get_current_object()
         disconnect_user(app.extensions["chat"], user_id)
 
+    def forget_user(self, user_id, app=None):
+        """Remove what chat keeps of ``user_id`` and close their sockets.
+
+        Call it when your site deletes an account (before or after deleting
+        the user's row): the user's group messages become tombstones that
+        members hear of live and through ``sync``, their direct conversations
+        go with every message and file in them (the other side gets
+        ``conversation-removed``), they leave their groups (ownership passes
+        on), and their blocks and uploads go.
+        """
+        from flask import current_app
+
+        from . import services
+        from .realtime import disconnect_user
+        app = app or current_app._get_current_object()
+        state = app.extensions["chat"]
+        services.forget_user(state, user_id)
+        disconnect_user(state, user_id)
+
     def locale(self, fn):
         """Register ``fn()``: the language the host chose for this request
         (``"zh-Hans"``, ``"en"``) or ``None``; it comes before chat's own choice."""

@@ -852,30 +852,67 @@ def find_users(state, me, q, limit):
     return [users.to_dict(state, u, online=users.user_id(state, u) in online) for u in found]
 
 
-def forget_user(state, user_id):
-    """A deleted account leaves its groups (ownership passes on), and its
-    direct conversations and blocks go. Its messages are the caller's to delete."""
+def forget_user(state, user_id, batch=500):
+    """Everything chat keeps of a deleted account goes, and those who shared a
+    conversation with it are told. Call it before or after the user row goes.
+
+    - Its messages in groups become tombstones, each with a new rev, so every
+      member hears of it live (``message-deleted``) and through ``sync``.
+    - It leaves its groups (ownership passes on, as when leaving).
+    - Its direct conversations go, with every message in them; the other side
+      gets ``conversation-removed``.
+    - Its blocks, either way, go; and every upload it made, sent or not, or
+      that is attached to a message removed here, with its stored files.
+    """
+    t, ut = state.table, state.tables["upload"]
     mt, ct, bt = state.tables["member"], state.tables["conversation"], state.tables["block"]
+    groups_q = (sa.select(mt.c.conversation_id).join(ct, ct.c.id == mt.c.conversation_id)
+                .where(mt.c.user_id == user_id, ct.c.kind == GROUP))
+    said_q = (sa.select(t.c.id, t.c.conversation_id).join(ct, ct.c.id == t.c.conversation_id)
+              .where(t.c.sender_id == user_id, ct.c.kind == GROUP, t.c.deleted == sa.false())
+              .order_by(t.c.id).limit(batch))
+    while True:
+        with state.engine.connect() as conn:
+            said = conn.execute(said_q).all()
+        revs = state.store.tombstone([r.id for r in said])
+        state.uploads.remove_where(ut.c.message_id.in_(list(revs)))
+        for r in said:
+            with state.engine.connect() as conn:
+                members = member_ids(conn, state, r.conversation_id)
+            realtime.push(state, members, "message-deleted",
+                          {"id": r.id, "conversation": r.conversation_id, "rev": revs[r.id]})
+        if len(said) < batch:
+            break
     with state.engine.connect() as conn:
-        groups = list(conn.execute(
-            sa.select(mt.c.conversation_id).join(ct, ct.c.id == mt.c.conversation_id)
-            .where(mt.c.user_id == user_id, ct.c.kind == GROUP)).scalars())
+        groups = list(conn.execute(groups_q).scalars())
     for cid in groups:
         try:
             remove_member(state, user_id, cid, user_id)
         except errors.ChatError:
             pass  # groups turned off: the rows go below all the same
-    direct = sa.select(ct.c.id).where(ct.c.kind == DIRECT, sa.or_(
+    direct = sa.select(ct.c.id, ct.c.user_low, ct.c.user_high).where(ct.c.kind == DIRECT, sa.or_(
         ct.c.user_low == user_id, ct.c.user_high == user_id))
-    with state.engine.begin() as conn:
-        ids = list(conn.execute(direct).scalars())
-        if ids:
+    with state.engine.connect() as conn:
+        pairs = conn.execute(direct).all()
+    for i in range(0, len(pairs), batch):
+        ids = [p.id for p in pairs[i:i + batch]]
+        gone = sa.select(t.c.id).where(t.c.conversation_id.in_(ids)).scalar_subquery()
+        state.uploads.remove_where(ut.c.message_id.in_(gone))
+        with state.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.conversation_id.in_(ids)))
             conn.execute(mt.delete().where(mt.c.conversation_id.in_(ids)))
             conn.execute(ct.delete().where(ct.c.id.in_(ids)))
+    state.uploads.remove_where(ut.c.uploader_id == user_id)
+    with state.engine.begin() as conn:
         conn.execute(mt.delete().where(mt.c.user_id == user_id))
         conn.execute(bt.delete().where(sa.or_(bt.c.blocker_id == user_id,
                                               bt.c.blocked_id == user_id)))
     state.direct_ids.clear()
+    users.forget(state, user_id)
+    for p in pairs:
+        other = p.user_high if p.user_low == user_id else p.user_low
+        if other != user_id:
+            realtime.push(state, (other,), "conversation-removed", {"id": p.id})
 
 
 def announce_presence(state, user_id, online):

@@ -140,6 +140,22 @@ class MessageStore:
             conn.execute(t.update().where(t.c.id == message_id).values(rev=rev, **values))
         return rev
 
+    def tombstone(self, message_ids):
+        """Delete many messages at once, each with a rev of its own; return
+        ``{message id: rev}``. One transaction (one counter lock) per call."""
+        self.ensure_counter()
+        t = self.state.table
+        ids = sorted(message_ids)
+        if not ids:
+            return {}
+        with self.state.engine.begin() as conn:
+            first = self.allocate_revs(conn, len(ids))
+            revs = {mid: first + i for i, mid in enumerate(ids)}
+            conn.execute(t.update().where(t.c.id == sa.bindparam("mid")).values(
+                rev=sa.bindparam("new_rev"), content="", deleted=True),
+                [{"mid": mid, "new_rev": rev} for mid, rev in revs.items()])
+        return revs
+
     def insert(self, values, check_blocks=False, link=None):
         """Commit one message (its column values but ``id`` and ``rev``);
         return ``(row, created)``. With ``check_blocks``, a direct message

@@ -188,6 +188,23 @@ class Uploads:
             if len(rows) < batch:
                 return removed
 
+    def remove_where(self, condition, batch=500):
+        """Remove the uploads matching ``condition`` (on the upload table), rows
+        and files; return how many went."""
+        t = self.table
+        removed = 0
+        while True:
+            with self.state.engine.begin() as conn:
+                rows = conn.execute(sa.select(t.c.id, t.c.thumb_type).where(condition)
+                                    .limit(batch)).all()
+                if rows:
+                    conn.execute(t.delete().where(t.c.id.in_([r.id for r in rows])))
+            for row in rows:
+                self._remove_files(row.id, row.thumb_type)
+            removed += len(rows)
+            if len(rows) < batch:
+                return removed
+
     def _remove_files(self, key, thumb):
         for name in (key, key + ".thumb") if thumb else (key,):
             try:

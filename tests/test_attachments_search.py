@@ -1,6 +1,7 @@
 """Attachments in messages and message search, on SQLite, PostgreSQL and MariaDB."""
 import contextlib
 import io
+import os
 import secrets
 
 import pytest
@@ -163,6 +164,67 @@ def test_group_files_follow_membership_and_deletion(app, people):
     assert carol.fetch(pic["url"]) == 404 and alice.fetch(pic["url"]) == 404
     page = carol.http.get(f"{API}/groups/{gid}/messages").json["messages"]
     assert page[-1]["deleted"] is True and page[-1]["attachments"] == []
+
+
+def stored_keys(app):
+    """The keys of every file in the upload folder (thumbnails as ``<key>.thumb``)."""
+    root = app.extensions["chat"].uploads.storage.root
+    return {name for _, _, names in os.walk(root) for name in names}
+
+
+def events_of(sock, name):
+    return [e["args"][0] if isinstance(e["args"], list) else e["args"]
+            for e in sock.get_received(NS) if e["name"] == name]
+
+
+def test_a_deleted_account_leaves_tombstones_that_sync_and_live_clients_hear_of(app, people):
+    alice, bob, carol, _ = people
+    gid = alice.http.post(f"{API}/groups", json={"title": "Trip", "members": [
+        bob.id, carol.id]}).json["conversation"]["id"]
+    pic = alice.upload(files.png(), "map.png")
+    doc = alice.upload(files.pdf(), "plan.pdf")
+    unsent = alice.upload(files.pdf(), "draft.pdf")
+    said = [alice.send("the map", conversation=gid, attachments=[pic["id"]]),
+            alice.send("see you", conversation=gid)]
+    theirs = bob.send("thanks", conversation=gid, reply_to=said[0]["message"]["id"])
+    direct = alice.send("just us", to=bob.id, attachments=[doc["id"]])
+    bobs_file = bob.upload(files.png(), "reply.png")
+    answer = bob.send("", to=alice.id, attachments=[bobs_file["id"]])
+    assert all(a["ok"] for a in said + [theirs, direct, answer])
+    assert stored_keys(app) >= {pic["id"], pic["id"] + ".thumb", doc["id"], unsent["id"],
+                                bobs_file["id"]}
+    since = bob.http.get(f"{API}/sync").json["rev"]
+    bob.sock.get_received(NS)
+
+    assert alice.http.delete("/auth/account").status_code == 204
+
+    # Live: every group message of hers is deleted on screen, the direct
+    # conversation goes from the list.
+    received = bob.sock.get_received(NS)
+    deleted = [e["args"][0] for e in received if e["name"] == "message-deleted"]
+    assert sorted(d["id"] for d in deleted) == sorted(a["message"]["id"] for a in said)
+    assert {d["conversation"] for d in deleted} == {gid}
+    assert [e["args"][0] for e in received if e["name"] == "conversation-removed"] == [
+        {"id": direct["message"]["conversation"]}]
+    assert {d["id"] for d in events_of(carol.sock, "message-deleted")} == {
+        a["message"]["id"] for a in said}
+    # Later: sync from before has the same tombstones, with the revs the events gave.
+    sync = bob.http.get(f"{API}/sync", query_string={"since": since}).json
+    tombs = {m["id"]: m for m in sync["messages"] if m["deleted"]}
+    assert {i: m["rev"] for i, m in tombs.items()} == {d["id"]: d["rev"] for d in deleted}
+    assert all(m["content"] == "" and m["attachments"] == [] for m in tombs.values())
+    page = carol.http.get(f"{API}/groups/{gid}/messages").json["messages"]
+    assert [(m["deleted"], m["content"]) for m in page] == [
+        (True, ""), (True, ""), (False, "thanks")]
+    assert page[-1]["reply_to"] == {"id": said[0]["message"]["id"], "from": alice.id,
+                                    "content": "", "deleted": True}
+    # Every file of hers and every file of the direct conversation is gone from storage.
+    assert not stored_keys(app) & {pic["id"], pic["id"] + ".thumb", doc["id"], unsent["id"],
+                                   bobs_file["id"], bobs_file["id"] + ".thumb"}
+    assert bob.fetch(bobs_file["url"]) == 404 and carol.fetch(pic["url"]) == 404
+    ut = app.extensions["chat"].tables["upload"]
+    with app.extensions["chat"].engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ut)).scalar() == 0
 
 
 # -- search ----------------------------------------------------------------

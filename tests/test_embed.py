@@ -112,6 +112,36 @@ def test_string_ids_end_to_end(tmp_path):
     assert avatar.status_code == 200 and avatar.mimetype == "image/svg+xml"
 
 
+def test_host_deletes_a_user_with_one_call(tmp_path):
+    chat = Chat()
+    app = host_app(tmp_path / "h.sqlite", chat=chat)
+    bob_id = "bob.smith@example"
+    alice, bob, carol = login(app, "p-alice"), login(app, bob_id), login(app, "p-carol")
+    sa_, sb, sc = socket(app, alice), socket(app, bob), socket(app, carol)
+    direct = send(sa_, bob_id, "hi bob")
+    gid = alice.post("/chat/api/groups", json={"title": "Team", "members": [
+        bob_id, "p-carol"]}).json["conversation"]["id"]
+    said = sa_.emit("chat-to", {"conversation": gid, "content": "hi all"},
+                    namespace="/chat", callback=True)
+    assert direct["ok"] and said["ok"]
+    sb.get_received("/chat"), sc.get_received("/chat")
+
+    with app.app_context():
+        chat.forget_user("p-alice")
+        app.db.session.delete(app.db.session.get(app.Person, "p-alice"))
+        app.db.session.commit()
+
+    assert not sa_.is_connected("/chat")
+    assert events(sb, "conversation-removed") == [{"id": direct["message"]["conversation"]}]
+    assert [e["id"] for e in events(sc, "message-deleted")] == [said["message"]["id"]]
+    assert bob.get("/chat/api/conversations").json == {"conversations": []}
+    group = bob.get(f"/chat/api/groups/{gid}").json["conversation"]
+    assert group["owner"] == bob_id and "p-alice" not in [m["id"] for m in group["members"]]
+    page = carol.get(f"/chat/api/groups/{gid}/messages").json["messages"]
+    assert [(m["id"], m["deleted"], m["content"]) for m in page] == [
+        (said["message"]["id"], True, "")]
+
+
 @pytest.mark.parametrize("bad_to", [2, None, "", ["p-alice"], True])
 def test_string_id_host_refuses_other_id_types(tmp_path, bad_to):
     app = host_app(tmp_path / "h.sqlite")

@@ -172,13 +172,10 @@ def api_delete_account():
     json_body()  # a non-JSON body is refused (415) before anything changes
     state = current_app.extensions["chat"]
     user = db.session.get(User, current_user.id)
-    t = state.table
     user_id = user.id
-    services.forget_user(state, user_id)  # groups, conversations, blocks
-    db.session.execute(t.delete().where((t.c.sender_id == user_id) | (t.c.recipient_id == user_id)))
+    services.forget_user(state, user_id)  # messages, files, groups, conversations, blocks
     db.session.delete(user)
     db.session.commit()
-    users.forget(state, user_id)
     logout_user()
     realtime.disconnect_user(state, user_id)  # the row is gone: no user object to signal
     return "", 204
