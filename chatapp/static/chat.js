@@ -556,7 +556,7 @@
       c.syncing = false;
       if (err) {
         if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
-        if (err.code === 'not_found' && c.group) { dropGroup(c); }
+        if (err.code === 'not_found' && c.group) { dropConversation(c); }
         refresh(c);
         return;
       }
@@ -662,7 +662,7 @@
     for (var k in convs) {
       c = convs[k];
       if (!Object.prototype.hasOwnProperty.call(convs, k) || seen[k]) { continue; }
-      if (c.group && c.gen < gen) { dropGroup(c); } else if (!c.group && c.last && c.last.id <= (top || Infinity)) {
+      if (c.group && c.gen < gen) { dropConversation(c); } else if (!c.group && c.last && c.last.id <= (top || Infinity)) {
         c.last = null;  // gone from the server's list (e.g. account deleted)
       }
     }
@@ -671,14 +671,15 @@
     if (current) { renderHeader(current); }
   }
 
-  // Left, removed, or gone: out of the list and the cache; on screen it stays
+  // Left, removed, or gone (a group), or the other side's account deleted (a
+  // direct conversation): out of the list and the cache; on screen it stays
   // read-only with a notice.
-  function dropGroup(c) {
+  function dropConversation(c) {
     delete convs[c.key];
     delete byCid[key(c.cid)];
     cache.remove([cache.name('c:' + c.key), cache.name('draft:' + c.key)]);
     c.removed = true;
-    c.notice = t('group_gone');
+    c.notice = t(c.group ? 'group_gone' : 'account_gone');
     if (c === current) { showMembers(false); }
     saveList();
     saveOutbox();
@@ -750,7 +751,7 @@
     });
     socket.on('conversation-removed', function (e) {
       var c = e && byCid[key(e.id)];
-      if (c && c.group) { dropGroup(c); }
+      if (c) { dropConversation(c); }
     });
   }
 
@@ -1405,7 +1406,7 @@
     on(ui.leave, 'click', function () {
       var c = current;
       if (c && window.confirm(t('leave_confirm', {title: nameOf(c.other)}))) {
-        groupCall('DELETE', '/members/' + encodeURIComponent(me.id), undefined, function () { dropGroup(c); });
+        groupCall('DELETE', '/members/' + encodeURIComponent(me.id), undefined, function () { dropConversation(c); });
       }
     });
     return box;

@@ -284,3 +284,44 @@ def test_no_group_controls_when_groups_are_off(browser, tmp_path):
         dan.context.close()
     finally:
         server.stop()
+
+
+def test_a_deleted_account_goes_from_every_screen_at_once(open_chat):
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    carol = open_chat("carol")
+    alice.page.click(".chat-new-group")
+    form = alice.page.locator(".chat-group-form")
+    form.locator(".chat-group-title").fill("Club")
+    pick(form, bob)
+    pick(form, carol)
+    form.locator(".chat-group-create").click()
+    alice.send("in the group")
+    gid = alice.page.locator(".chat-list li.active").get_attribute("data-conversation-id")
+    alice.search_and_open(bob)
+    alice.send("just us")
+    expect(bob.item(alice)).to_have_count(1)
+    bob.open_with(alice)
+    expect(bob.bubble("just us", "other")).to_have_count(1)
+    carol.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+    expect(carol.bubble("in the group", "other")).to_have_count(1)
+
+    r = alice.session.delete(alice.server.url + "/auth/account", json={}, timeout=5)
+    assert r.status_code == 204, r.text
+
+    # Bob's open direct conversation: gone from the list, read-only, says why.
+    expect(bob.item(alice)).to_have_count(0)
+    expect(bob.page.locator(".chat-notice")).to_have_text("This account no longer exists.")
+    expect(bob.page.locator("#chat-input")).to_be_disabled()
+    # Carol's open group: the message is a tombstone, without a reload.
+    expect(carol.page.locator(".chat-content li .chat-deleted")).to_have_count(1)
+    expect(carol.bubble("in the group")).to_have_count(0)
+    # Bob's group, not open: deleted there too, and still after a reload.
+    for reload in (False, True):
+        if reload:
+            bob.page.reload()
+            bob.wait_connected()
+        expect(bob.item(alice)).to_have_count(0)
+        bob.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+        expect(bob.page.locator(".chat-content li .chat-deleted")).to_have_count(1)
+        expect(bob.bubble("in the group")).to_have_count(0)

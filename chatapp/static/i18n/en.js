@@ -129,6 +129,7 @@
     owner: 'owner',
     leave_group: 'Leave group',
     leave_confirm: 'Leave \u201c{title}\u201d? You will no longer see its messages.',
+    account_gone: 'This account no longer exists.',
     group_gone: 'You are no longer a member of this group.',
     group_offline: 'No one else is online \u2014 they will see it when they come back.',
     sender_prefix: '{name}: {text}',

@@ -121,6 +121,7 @@
     owner: '群主',
     leave_group: '退出群组',
     leave_confirm: '退出“{title}”？退出后你将看不到群里的消息。',
+    account_gone: '这个账号已不存在。',
     group_gone: '你已不是这个群组的成员。',
     group_offline: '其他成员都不在线——他们回来后会看到。',
     sender_prefix: '{name}：{text}',
