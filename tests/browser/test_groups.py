@@ -23,6 +23,18 @@ def pick(scope, other):
     scope.locator(f'.chat-picker-results li[data-user-id="{other.user["id"]}"]').click()
 
 
+def create_group(chat, title, *others, first=None):
+    """Make a group through the widget's form; send ``first`` in it; its id."""
+    chat.page.click(".chat-new-group")
+    form = chat.page.locator(".chat-group-form")
+    form.locator(".chat-group-title").fill(title)
+    for other in others:
+        pick(form, other)
+    form.locator(".chat-group-create").click()
+    chat.send(first)
+    return int(chat.page.locator(".chat-list li.active").get_attribute("data-conversation-id"))
+
+
 def shown_ids(chat):
     """The message ids on screen, in order (a doubled one shows twice)."""
     return chat.page.eval_on_selector_all(
@@ -251,14 +263,8 @@ def test_group_form_member_panel_and_open_by_id(open_chat, scheme):
 def test_owner_deletes_anyones_message_members_only_their_own(open_chat):
     alice = open_chat("alice")
     bob = open_chat("bob")
-    alice.page.click(".chat-new-group")
-    form = alice.page.locator(".chat-group-form")
-    form.locator(".chat-group-title").fill("Club")
-    pick(form, bob)
-    form.locator(".chat-group-create").click()
-    alice.send("welcome")
-    gid = alice.page.locator(".chat-list li.active").get_attribute("data-conversation-id")
-    bob.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+    gid = create_group(alice, "Club", bob, first="welcome")
+    bob.page.evaluate("id => ChatWidget.openConversation(id)", gid)
     bob.send("spam!")
     expect(alice.bubble("spam!", "other")).to_have_count(1)
     # A member deletes only their own; the owner anyone's.
@@ -290,20 +296,13 @@ def test_a_deleted_account_goes_from_every_screen_at_once(open_chat):
     alice = open_chat("alice")
     bob = open_chat("bob")
     carol = open_chat("carol")
-    alice.page.click(".chat-new-group")
-    form = alice.page.locator(".chat-group-form")
-    form.locator(".chat-group-title").fill("Club")
-    pick(form, bob)
-    pick(form, carol)
-    form.locator(".chat-group-create").click()
-    alice.send("in the group")
-    gid = alice.page.locator(".chat-list li.active").get_attribute("data-conversation-id")
+    gid = create_group(alice, "Club", bob, carol, first="in the group")
     alice.search_and_open(bob)
     alice.send("just us")
     expect(bob.item(alice)).to_have_count(1)
     bob.open_with(alice)
     expect(bob.bubble("just us", "other")).to_have_count(1)
-    carol.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+    carol.page.evaluate("id => ChatWidget.openConversation(id)", gid)
     expect(carol.bubble("in the group", "other")).to_have_count(1)
 
     r = alice.session.delete(alice.server.url + "/auth/account", json={}, timeout=5)
@@ -322,6 +321,6 @@ def test_a_deleted_account_goes_from_every_screen_at_once(open_chat):
             bob.page.reload()
             bob.wait_connected()
         expect(bob.item(alice)).to_have_count(0)
-        bob.page.evaluate("id => ChatWidget.openConversation(id)", int(gid))
+        bob.page.evaluate("id => ChatWidget.openConversation(id)", gid)
         expect(bob.page.locator(".chat-content li .chat-deleted")).to_have_count(1)
         expect(bob.bubble("in the group")).to_have_count(0)
