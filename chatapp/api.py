@@ -260,6 +260,15 @@ def create_upload(uid):
     return {"attachment": uploads.receive(state(), uid)}, 201
 
 
+@bp.delete("/api/uploads/<upload_id>")
+@login_required_json
+def delete_upload(uid, upload_id):
+    """Take back an upload not sent yet: its file and thumbnail are removed."""
+    inputs.json_body()  # a body that is not JSON is refused (415) before anything changes
+    uploads.discard(state(), uid, upload_id)
+    return "", 204
+
+
 def _viewer():
     return users.user_id(state(), current_user) if current_user.is_authenticated else None
 
