@@ -2525,10 +2525,15 @@
   function startUpload(c, item) {
     item.error = null;
     item.pct = 0;
+    item.sent = false;
     if (item.size > UPLOAD_MAX) { uploadFailed(item, {status: 413, code: 'big'}); return; }  // known before sending
     var form = new window.FormData();
     form.append('file', item.file, item.name);
     var xhr = item.xhr = request('POST', PREFIX + '/api/uploads', form, function (err, data) {
+      if (item.dropped) {  // cancelled after the whole file went: what the server kept goes too
+        if (!err && data && data.attachment && !stopped) { discardUpload(data.attachment); }
+        return;
+      }
       if (item.xhr !== xhr || stopped) { return; }  // cancelled
       item.xhr = null;
       if (err && err.status === 401) { signedOut(); return; }
@@ -2536,7 +2541,11 @@
       if (c === current) { renderTray(); }
     }, function (e) {
       if (e.lengthComputable && e.total) { item.pct = Math.floor(e.loaded * 100 / e.total); paintUpload(item); }
+      if (e.lengthComputable && e.loaded >= e.total) { item.sent = true; }
     });
+    if (xhr.upload) {
+      on(xhr.upload, 'load', function () { item.sent = true; item.pct = 100; paintUpload(item); });
+    }
   }
 
   // The reason in words (the server's own, in the widget's language, where it
@@ -2550,11 +2559,28 @@
     item.final = s >= 400 && s < 500 && s !== 408 && s !== 429;
   }
 
+  // × on a tray item. A finished upload is deleted on the server at once. One
+  // under way is aborted while its file is still going up; once the whole
+  // file is sent (or the answer has begun) the server may have stored it, so
+  // the request runs on out of sight and its answer is deleted (startUpload).
   function dropUpload(c, item) {
     var xhr = item.xhr;
     item.xhr = null;
-    if (xhr) { xhr.abort(); }
+    item.dropped = true;
+    if (xhr) {
+      if (!item.sent && xhr.readyState < 2) { xhr.abort(); }
+    } else if (item.att) {
+      discardUpload(item.att);
+    }
     trayOf(c).splice(c.tray.indexOf(item), 1);
+  }
+
+  // An upload taken back before it was sent: the server removes its file. A
+  // refusal needs no words (gone already, or sent meanwhile: it then stays
+  // with its message); unsent files the widget could not remove go with
+  // `flask chat cleanup` after a day.
+  function discardUpload(att) {
+    request('DELETE', PREFIX + '/api/uploads/' + encodeURIComponent(att.id), undefined, function () {});
   }
 
   function paintUpload(item) {
