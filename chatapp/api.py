@@ -153,6 +153,22 @@ def group(uid, cid):
     return {"conversation": services.get_group(state(), uid, services.id_from_path(cid))}
 
 
+@bp.get("/api/groups/<cid>/users")
+@login_required_json
+def group_users(uid, cid):
+    """Names for the ids a group's history shows (``?id=4&id=9``): its members
+    and those who wrote in it, former members included."""
+    st = state()
+    cid = services.id_from_path(cid)
+    ids = []
+    for raw in request.args.getlist("id"):
+        try:
+            ids.append(inputs.user_id_from_path(st, raw))
+        except ChatError:
+            pass  # no user can have that id: nobody to name
+    return {"users": services.group_users(st, uid, cid, ids)}
+
+
 @bp.patch("/api/groups/<cid>")
 @login_required_json
 def rename_group(uid, cid):
@@ -258,6 +274,15 @@ def unblock(uid, user_id):
 def create_upload(uid):
     """Upload one file (multipart, field ``file``); it can then be sent."""
     return {"attachment": uploads.receive(state(), uid)}, 201
+
+
+@bp.delete("/api/uploads/<upload_id>")
+@login_required_json
+def delete_upload(uid, upload_id):
+    """Take back an upload not sent yet: its file and thumbnail are removed."""
+    inputs.json_body()  # a body that is not JSON is refused (415) before anything changes
+    uploads.discard(state(), uid, upload_id)
+    return "", 204
 
 
 def _viewer():

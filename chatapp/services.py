@@ -736,6 +736,35 @@ def get_group(state, me, cid):
     return conversation_dict(state, me, row, members)
 
 
+#: Most user ids one ``GET /groups/<id>/users`` may ask about.
+GROUP_USERS_MAX = 100
+
+
+def group_users(state, me, cid, ids):
+    """The Users among ``ids`` whom a member of group ``cid`` meets in it: its
+    members (with ``online``) and anyone who wrote a message there, former
+    members included (without ``online``: they share nothing with the caller
+    through this group any more). Others, and accounts that no longer
+    exist, are left out."""
+    _groups_on(state)
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > GROUP_USERS_MAX:
+        raise errors.invalid(_l("Ask about at most %(count)s users at once.",
+                                count=GROUP_USERS_MAX))
+    t = state.table
+    with state.engine.connect() as conn:
+        _, members = _membership(state, me, cid, GROUP, conn)
+        present = set(members)
+        former = [u for u in ids if u not in present]
+        wrote = set(conn.execute(sa.select(t.c.sender_id).distinct().where(
+            t.c.conversation_id == cid, t.c.sender_id.in_(former))).scalars()) if former else set()
+    wanted = [u for u in ids if u in present or u in wrote]
+    found = users.load(state, wanted)
+    online = online_for(state, me, [u for u in found if u in present])
+    return [users.to_dict(state, found[u], u in online) if u in present
+            else users.to_dict(state, found[u]) for u in wanted if u in found]
+
+
 def rename_group(state, me, cid, data):
     _groups_on(state)
     row, members = _membership(state, me, cid, GROUP)

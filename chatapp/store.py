@@ -228,6 +228,12 @@ class MessageStore:
             # Another process stored one of these client_ids meanwhile.
             for item in batch:
                 self._settle(item, self._insert_one, item.values, item.pair, item.link)
+        except errors.ChatError:
+            # One send was refused inside the transaction (its ``link`` found an
+            # upload no longer held for it): each goes on alone, that one fails.
+            for item in batch:
+                item.result = item.error = None
+                self._settle(item, self._insert_one, item.values, item.pair, item.link)
         except Exception as exc:  # every sender must hear back, whatever happened
             for item in batch:
                 item.error = exc

@@ -1,4 +1,5 @@
-"""Uploads: ``POST /api/uploads``, serving the files, removing unsent ones.
+"""Uploads: ``POST /api/uploads``, serving the files, removing unsent ones
+(``DELETE /api/uploads/<id>`` by their uploader, ``flask chat cleanup`` after a day).
 
 An upload is checked (``filecheck``) before anything is stored, stored under a
 random key (``storage``), and recorded in the upload table with its uploader.
@@ -118,8 +119,14 @@ class Uploads:
 
         def link(conn, message_id):
             for position, upload_id in enumerate(ids):
-                conn.execute(t.update().where(t.c.id == upload_id, t.c.claim == token)
-                             .values(message_id=message_id, position=position, claim=None))
+                linked = conn.execute(
+                    t.update().where(t.c.id == upload_id, t.c.claim == token)
+                    .values(message_id=message_id, position=position, claim=None)).rowcount
+                if linked != 1:
+                    # The hold outlived CLAIM_TIMEOUT and the upload was deleted
+                    # or taken by another send meanwhile: the message must not
+                    # be stored without it (this rolls the whole store back).
+                    raise UploadLost(_l("`attachments` must list uploads of yours not sent yet."))
         return link
 
     def release(self, token):
@@ -140,6 +147,34 @@ class Uploads:
                                 .order_by(t.c.message_id, t.c.position)):
             out.setdefault(row.message_id, []).append(self.attachment(row))
         return out
+
+    def discard(self, uploader, upload_id):
+        """``DELETE /api/uploads/<id>``: the uploader takes back an upload not
+        sent yet; its row goes, then its file and thumbnail.
+
+        Someone else's or an unknown id is ``not_found``. One that a message
+        carries, or that a ``chat-to`` holds right now (a live claim), is
+        ``taken``: the row is deleted only where no send holds it, in one
+        statement, so a send either claimed it first (and links it: nothing
+        is deleted) or finds it gone (``invalid``, nothing stored).
+        """
+        t = self.table
+        if not isinstance(upload_id, str) or len(upload_id) != 32:
+            raise errors.not_found(_l("No such upload."))
+        with self.state.engine.begin() as conn:
+            row = conn.execute(sa.select(t.c.uploader_id, t.c.message_id, t.c.thumb_type)
+                               .where(t.c.id == upload_id)).first()
+            if row is None or row.uploader_id != uploader:
+                raise errors.not_found(_l("No such upload."))
+            if row.message_id is not None:
+                raise errors.taken(_l("This file was sent in a message: delete the message "
+                                      "instead."))
+            gone = conn.execute(t.delete().where(
+                t.c.id == upload_id, t.c.message_id.is_(None),
+                sa.or_(t.c.claim.is_(None), t.c.claimed_at < utcnow() - CLAIM_TIMEOUT))).rowcount
+            if not gone:
+                raise errors.taken(_l("This file is being sent in a message."))
+        self._remove_files(upload_id, row.thumb_type)
 
     # -- access -----------------------------------------------------------
     def visible(self, user_id, upload_id):
@@ -213,6 +248,13 @@ class Uploads:
                 log.exception("could not remove stored file %s", name)
 
 
+class UploadLost(errors.ChatError):
+    """A send's held upload was no longer its own when the message was stored."""
+
+    def __init__(self, message):
+        super().__init__("invalid", message, 400)
+
+
 class _CappedFile(tempfile.SpooledTemporaryFile):
     """The form parser's file for a part: refuses to grow past the limit."""
 
@@ -276,6 +318,11 @@ def receive(state, uploader):
         return state.uploads.create(uploader, upload)
     finally:
         upload.close()
+
+
+def discard(state, uploader, upload_id):
+    """``DELETE /api/uploads/<id>``: see ``Uploads.discard``."""
+    state.uploads.discard(uploader, upload_id)
 
 
 def serve(state, viewer, upload_id, thumb=False):

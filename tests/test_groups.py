@@ -633,3 +633,68 @@ def test_a_refused_first_message_makes_no_conversation(auth):
     with state.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(
             state.tables["conversation"])).scalar() == 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_db_app(request, tmp_path):
+    import contextlib
+
+    from realservices import mariadb_database, postgres_database
+    sqlite = contextlib.nullcontext(f"sqlite:///{tmp_path / 'chat.sqlite'}")
+    database = {"sqlite": lambda: sqlite, "postgresql": postgres_database,
+                "mariadb": mariadb_database}[request.param]
+    with database() as uri:
+        app = create_app({"TESTING": True, "SECRET_KEY": "t", "SOCKETIO_ASYNC_MODE": "threading",
+                          "SQLALCHEMY_DATABASE_URI": uri, "CHAT_RATE_LIMIT": 0})
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                app.extensions["sqlalchemy"].engine.dispose()
+
+
+def test_group_users_names_members_and_former_members(any_db_app):
+    """GET /groups/<id>/users?id=…: the names a group's history needs, those of
+    members who left or were removed included (extension of v2.0)."""
+    from chatapp import users as chat_users
+    from chatapp.standalone.models import User, db
+
+    app = any_db_app
+    auth = SeededAuth(app)
+    a, b, c, d, e, f = (auth.register(n) for n in ("alice", "bob", "carol", "dave", "erin",
+                                                   "frank"))
+    gid = a.post(f"{API}/groups", json={"title": "Trip", "members": [
+        uid(b), uid(c), uid(d), uid(f)]}).json["conversation"]["id"]
+    socks = {x: auth.socket(x) for x in (a, b, c, f)}
+    for x in (b, c, f):
+        ok(emit(socks[x], "chat-to", {"conversation": gid, "content": f"hi from {x.user['username']}"}))
+    assert c.delete(f"{API}/groups/{gid}/members/{uid(c)}").status_code == 204  # carol leaves
+    assert a.delete(f"{API}/groups/{gid}/members/{uid(b)}").status_code == 204  # bob is removed
+    assert a.delete(f"{API}/groups/{gid}/members/{uid(f)}").status_code == 204  # frank too...
+    with app.app_context():  # ...and then his account is gone, his messages kept (a host may)
+        db.session.delete(db.session.get(User, uid(f)))
+        db.session.commit()
+    chat_users.forget(app.extensions["chat"], uid(f))
+
+    asked = [uid(c), uid(b), uid(d), uid(e), uid(f), uid(a), uid(c), 987654, "abc"]
+    r = a.get(f"{API}/groups/{gid}/users", query_string={"id": asked})
+    assert r.status_code == 200, r.json
+    # In the order asked, each once: the former members who wrote (no presence
+    # for them), the members (with it); never erin (not in the group), frank
+    # (no account) or ids nobody has.
+    assert r.json["users"] == [
+        {"id": uid(c), "username": "carol", "avatar": f"/chat/avatar/{uid(c)}.svg"},
+        {"id": uid(b), "username": "bob", "avatar": f"/chat/avatar/{uid(b)}.svg"},
+        {"id": uid(d), "username": "dave", "avatar": f"/chat/avatar/{uid(d)}.svg",
+         "online": False},
+        {"id": uid(a), "username": "alice", "avatar": f"/chat/avatar/{uid(a)}.svg",
+         "online": True}]
+    assert d.get(f"{API}/groups/{gid}/users").json == {"users": []}
+    # Only members ask: a former member or an outsider gets 404, as for any group URL.
+    for who in (c, e):
+        error(who.get(f"{API}/groups/{gid}/users", query_string={"id": [uid(a)]}),
+              "not_found", 404)
+    error(a.get(f"{API}/groups/987654/users", query_string={"id": [uid(a)]}), "not_found", 404)
+    error(a.get(f"{API}/groups/{gid}/users", query_string={"id": list(range(1, 102))}),
+          "invalid", 400)
+    assert app.test_client().get(f"{API}/groups/{gid}/users").status_code == 401

@@ -39,6 +39,7 @@
   var convs = {};              // String(other id) -> direct conversation; 'g#' + id -> group
   var byCid = {};              // String(conversation id) -> conversation, both kinds
   var people = {};             // String(user id) -> User: group members, for names and avatars
+  var named = {};              // String(user id) -> 'asking' | 'gone': names asked of the server
   var listGen = 0;             // counts list fetches: a group announced since is not stale
   var versions = 0;            // counts group updates
   var current = null;          // the conversation on screen
@@ -393,7 +394,50 @@
   }
 
   function userName(c, id) {
-    return me && sameId(id, me.id) ? t('you') : nameOf(c.group ? people[key(id)] : c.other);
+    if (me && sameId(id, me.id)) { return t('you'); }
+    if (!c.group) { return nameOf(c.other); }
+    var k = key(id);
+    if (people[k]) { return nameOf(people[k]); }
+    if (named[k] === 'gone') { return t('deleted_account'); }
+    askName(c, id);
+    return nameOf(null);  // "…" until the server answers
+  }
+
+  // People a group's messages name who are not among its members (they left,
+  // were removed, or their account went) are asked of the server, a group's
+  // unknown ids together: GET /groups/<id>/users (an extension of v2.0).
+  function askName(c, id) {
+    var k = key(id);
+    if (named[k] || !c.cid || id === null || id === undefined) { return; }
+    named[k] = 'asking';
+    var wanted = c.namesWanted || (c.namesWanted = []);
+    wanted.push(id);
+    if (wanted.length > 1) { return; }  // already on its way out
+    window.setTimeout(function () {
+      var ids = c.namesWanted.splice(0, 100);
+      c.namesWanted = null;
+      var query = [];
+      for (var i = 0; i < ids.length; i++) { query.push('id=' + encodeURIComponent(ids[i])); }
+      api('/groups/' + encodeURIComponent(c.cid) + '/users?' + query.join('&'), function (err, data) {
+        var found = {};
+        var list = (!err && data && data.users) || [];
+        for (var j = 0; j < list.length; j++) {
+          found[key(list[j].id)] = true;
+          if (!people[key(list[j].id)]) { people[key(list[j].id)] = list[j]; }
+        }
+        var retry = err && !(err.status >= 400 && err.status < 500);
+        for (j = 0; j < ids.length; j++) {
+          var n = key(ids[j]);
+          // Not in the answer: the account is gone. A network or server failure
+          // is asked again on a later redraw; a refusal (no longer a member) is not.
+          if (!found[n]) { if (retry) { delete named[n]; } else if (!err) { named[n] = 'gone'; } }
+        }
+        if (err) { return; }
+        changes += 1;
+        renderList();
+        if (current) { refresh(current); }
+      });
+    }, 0);
   }
 
   // What chat-to, typing and read name: the other user, or the group.
@@ -668,7 +712,7 @@
     }
     saveList();
     renderList();
-    if (current) { renderHeader(current); }
+    if (current) { renderHeader(current); renderMembers(current); }
   }
 
   // Left, removed, or gone (a group), or the other side's account deleted (a
@@ -757,7 +801,7 @@
 
   // -- edits and deletes (contract v2.0) -------------------------------------------
 
-  var changes = 0;  // bumped by every edit or delete: the screen redraws every bubble
+  var changes = 0;  // bumped by every edit or delete, and names learnt: the screen redraws every bubble
 
   function onChanged(m) {
     if (!m || typeof m.id !== 'number') { return; }
@@ -1040,10 +1084,22 @@
   }
 
   function onPresence(e) {
-    var c = e && convs[key(e.user_id)];
+    if (!e) { return; }
+    var online = !!e.online;
+    // Every group's member record of that user (the member panel shows them).
+    for (var k in convs) {
+      if (!Object.prototype.hasOwnProperty.call(convs, k) || !convs[k].group || !convs[k].g) { continue; }
+      var list = convs[k].g.members;
+      for (var i = 0; i < list.length; i++) {
+        if (sameId(list[i].id, e.user_id)) { list[i].online = online; }
+      }
+    }
+    if (people[key(e.user_id)]) { people[key(e.user_id)].online = online; }
+    if (current && current.group) { memberPresence(current); }
+    var c = convs[key(e.user_id)];
     if (!c) { return; }
-    c.other.online = !!e.online;
-    if (e.online) { c.notice = ''; }
+    c.other.online = online;
+    if (online) { c.notice = ''; }
     renderList();
     refresh(c);
   }
@@ -1441,21 +1497,41 @@
   }
 
   function renderMembers(c) {
-    if (c !== current || ui.members.hidden || !c.g) { return; }
+    if (c !== current || !ui.members || ui.members.hidden || !c.g) { return; }
     var owner = me && sameId(c.g.owner, me.id);
     show(ui.rename, owner);
     show(ui.adding, owner);
     clear(ui.memberList);
     for (var i = 0; i < c.g.members.length; i++) {
       var u = c.g.members[i];
+      var mine = sameId(u.id, me.id);
       var li = attrs(el('li', 'chat-member'), {'data-user-id': key(u.id)});
       li.appendChild(avatar({avatar: u.avatar}));
-      li.appendChild(el('span', 'chat-name', sameId(u.id, me.id) ? t('you') : u.username));
+      li.appendChild(el('span', 'chat-name', mine ? t('you') : u.username));
+      if (!mine) { li.appendChild(el('span', 'chat-sr-only chat-member-state')); }
       if (sameId(u.id, c.g.owner)) { li.appendChild(el('span', 'chat-owner', t('owner'))); }
-      if (owner && !sameId(u.id, me.id)) {
+      if (owner && !mine) {
         li.appendChild(button('chat-remove', t('remove_person', {name: u.username}), null, t('remove')));
       }
+      li.chatUser = u;
       ui.memberList.appendChild(li);
+    }
+    memberPresence(c);
+  }
+
+  // Others' presence in the open member panel, as in the list (known only
+  // while we are connected ourselves), painted in place: `presence` and the
+  // connection's changes never rebuild the rows (nor move the focus).
+  function memberPresence(c) {
+    if (c !== current || !ui.members || ui.members.hidden || !c.g) { return; }
+    var rows = ui.memberList.children;
+    for (var i = 0; i < rows.length; i++) {
+      var u = rows[i].chatUser;
+      if (!u || sameId(u.id, me.id)) { continue; }
+      var online = connected && !!u.online;
+      toggle(rows[i], 'online', online);
+      setAvatar(rows[i].firstChild, {avatar: u.avatar, online: online});
+      setText(rows[i].querySelector('.chat-member-state'), online ? t('online') : t('offline'));
     }
   }
 
@@ -1662,7 +1738,7 @@
     setText(ui.conn, banners[state] || '');
     show(ui.conn, state !== 'connected');
     toggle(root, 'chat-is-offline', state !== 'connected');
-    if (current) { refresh(current); }
+    if (current) { refresh(current); memberPresence(current); }
     if (ui.list) { renderList(); }
   }
 
@@ -1947,8 +2023,9 @@
   // The text of a bubble, or its tombstone; "edited" after a changed one.
   function renderText(li, m) {
     var q = m.reply_to;
+    var who = q && typeof q.id === 'number' && current ? userName(current, q.from) : '';
     var sig = (m.deleted ? 'D' : 'T') + (m.edited_at || '') + '|' + attachmentKey(m) + '|' +
-      m.content + (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content : '');
+      m.content + (q ? '|' + q.id + (q.deleted ? 'D' : '') + q.content + '|' + who : '');
     if (li.chatTextSig === sig) { return; }
     li.chatTextSig = sig;
     var text = li.chatParts.text;
@@ -1957,7 +2034,6 @@
     renderAttachments(li, m.deleted ? [] : (m.attachments || []));
     if (q && typeof q.id === 'number') {
       var quote = attrs(el('button', 'chat-reply'), {type: 'button', 'data-quote': q.id});
-      var who = current ? userName(current, q.from) : '';
       if (who) { quote.appendChild(el('span', 'chat-reply-name', who)); }
       quote.appendChild(el('span', 'chat-reply-text', q.deleted ? t('message_deleted') : String(q.content)));
       text.appendChild(quote);
@@ -2526,10 +2602,15 @@
   function startUpload(c, item) {
     item.error = null;
     item.pct = 0;
+    item.sent = false;
     if (item.size > UPLOAD_MAX) { uploadFailed(item, {status: 413, code: 'big'}); return; }  // known before sending
     var form = new window.FormData();
     form.append('file', item.file, item.name);
     var xhr = item.xhr = request('POST', PREFIX + '/api/uploads', form, function (err, data) {
+      if (item.dropped) {  // cancelled after the whole file went: what the server kept goes too
+        if (!err && data && data.attachment && !stopped) { discardUpload(data.attachment); }
+        return;
+      }
       if (item.xhr !== xhr || stopped) { return; }  // cancelled
       item.xhr = null;
       if (err && err.status === 401) { signedOut(); return; }
@@ -2537,7 +2618,11 @@
       if (c === current) { renderTray(); }
     }, function (e) {
       if (e.lengthComputable && e.total) { item.pct = Math.floor(e.loaded * 100 / e.total); paintUpload(item); }
+      if (e.lengthComputable && e.loaded >= e.total) { item.sent = true; }
     });
+    if (xhr.upload) {
+      on(xhr.upload, 'load', function () { item.sent = true; item.pct = 100; paintUpload(item); });
+    }
   }
 
   // The reason in words (the server's own, in the widget's language, where it
@@ -2551,11 +2636,28 @@
     item.final = s >= 400 && s < 500 && s !== 408 && s !== 429;
   }
 
+  // × on a tray item. A finished upload is deleted on the server at once. One
+  // under way is aborted while its file is still going up; once the whole
+  // file is sent (or the answer has begun) the server may have stored it, so
+  // the request runs on out of sight and its answer is deleted (startUpload).
   function dropUpload(c, item) {
     var xhr = item.xhr;
     item.xhr = null;
-    if (xhr) { xhr.abort(); }
+    item.dropped = true;
+    if (xhr) {
+      if (!item.sent && xhr.readyState < 2) { xhr.abort(); }
+    } else if (item.att) {
+      discardUpload(item.att);
+    }
     trayOf(c).splice(c.tray.indexOf(item), 1);
+  }
+
+  // An upload taken back before it was sent: the server removes its file. A
+  // refusal needs no words (gone already, or sent meanwhile: it then stays
+  // with its message); unsent files the widget could not remove go with
+  // `flask chat cleanup` after a day.
+  function discardUpload(att) {
+    request('DELETE', PREFIX + '/api/uploads/' + encodeURIComponent(att.id), undefined, function () {});
   }
 
   function paintUpload(item) {
@@ -2725,11 +2827,11 @@
 
   function senderOf(m, cv) {
     if (me && sameId(m.from, me.id)) { return t('you'); }
-    var people = (cv.other ? [cv.other] : []).concat(cv.members || []);
-    for (var i = 0; i < people.length; i++) {
-      if (sameId(people[i].id, m.from)) { return nameOf(people[i]); }
+    var users = (cv.other ? [cv.other] : []).concat(cv.members || []);
+    for (var i = 0; i < users.length; i++) {
+      if (sameId(users[i].id, m.from)) { return nameOf(users[i]); }
     }
-    return nameOf(null);
+    return nameOf(people[key(m.from)]);  // a former member whose name the widget learnt
   }
 
   // Lower case one UTF-16 unit at a time, so indexes match the original text.
@@ -2799,6 +2901,7 @@
     convs = {};
     byCid = {};
     people = {};
+    named = {};
     current = null;
     clear(ui.list);
     clear(ui.messages);

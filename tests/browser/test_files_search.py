@@ -57,6 +57,16 @@ def upload_item(chat, name):
     return chat.page.locator(".chat-tray li.chat-upload").filter(has_text=name)
 
 
+def stored_files(server):
+    """The files the server's folder storage holds (names are the upload ids)."""
+    root = server.instance / "chat-uploads"
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def is_upload(method):
+    return lambda r: r.request.method == method and re.search(r"/chat/api/uploads(/|$)", r.url)
+
+
 def history(server, session, other_id, query=""):
     r = session.get(f"{server.url}/chat/api/conversations/{other_id}/messages{query}", timeout=10)
     assert r.status_code == 200, r.text
@@ -150,6 +160,28 @@ def test_cancel_half_way_too_large_and_refused_files(open_chat, server, screensh
     alice.page.wait_for_timeout(500)
     expect(alice.page.locator(".chat-content li.chat-self")).to_have_count(0)
     assert history(server, alice.session, bob.user["id"]) == []
+    assert stored_files(server) == []  # the aborted request stored nothing
+
+    # Cancelled once the whole file is up but before the answer came (a slow
+    # answer here): the server has stored it, so the widget waits for the
+    # answer out of sight and deletes the file.
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": 200, "uploadThroughput": -1})
+    with alice.page.expect_response(is_upload("POST")) as answered:
+        alice.page.locator(".chat-file-input").set_input_files(
+            {"name": "answered.txt", "mimeType": "text/plain", "buffer": b"all sent\n" * 20000})
+        waiting = upload_item(alice, "answered.txt")
+        expect(waiting.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
+        expect(waiting).not_to_have_class(re.compile(r"\bis-done\b"))
+        with alice.page.expect_response(is_upload("DELETE")) as removed:
+            waiting.get_by_role("button", name="Cancel uploading answered.txt").click()
+            expect(alice.page.locator(".chat-tray")).to_be_hidden()
+            cdp.send("Network.emulateNetworkConditions", {
+                "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    kept = answered.value.json()["attachment"]
+    assert removed.value.status == 204 and removed.value.url.endswith("/" + kept["id"])
+    assert stored_files(server) == []
+    assert alice.session.get(server.url + kept["url"], timeout=10).status_code == 404
 
     # Too large, known before sending: said in words, no retry, removable.
     alice.page.locator(".chat-file-input").set_input_files(
@@ -184,10 +216,18 @@ def test_cancel_half_way_too_large_and_refused_files(open_chat, server, screensh
     expect(later.locator(".chat-upload-error")).to_have_text(
         "Not uploaded: the server could not be reached.")
     alice.context.set_offline(False)
-    later.get_by_role("button", name="Retry").click()
+    with alice.page.expect_response(is_upload("POST")) as uploaded:
+        later.get_by_role("button", name="Retry").click()
     expect(later).to_have_class(re.compile(r"\bis-done\b"))
-    later.get_by_role("button", name="Remove later.pdf").click()
+    att = uploaded.value.json()["attachment"]
+    assert stored_files(server) == [att["id"]]
+    # A finished upload removed from the tray is deleted on the server.
+    with alice.page.expect_response(is_upload("DELETE")) as removed:
+        later.get_by_role("button", name="Remove later.pdf").click()
+    assert removed.value.status == 204
     expect(alice.page.locator(".chat-tray li")).to_have_count(0)
+    assert stored_files(server) == []
+    assert alice.session.get(server.url + att["url"], timeout=10).status_code == 404
     assert history(server, alice.session, bob.user["id"]) == []
     expect(bob.page.locator(".chat-list li")).to_have_count(0)
 

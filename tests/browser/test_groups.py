@@ -31,7 +31,9 @@ def create_group(chat, title, *others, first=None):
     for other in others:
         pick(form, other)
     form.locator(".chat-group-create").click()
-    chat.send(first)
+    if first is not None:
+        chat.send(first)
+    expect(chat.page.locator(".chat-header-name")).to_have_text(title)
     return int(chat.page.locator(".chat-list li.active").get_attribute("data-conversation-id"))
 
 
@@ -324,3 +326,83 @@ def test_a_deleted_account_goes_from_every_screen_at_once(open_chat):
         bob.page.evaluate("id => ChatWidget.openConversation(id)", gid)
         expect(bob.page.locator(".chat-content li .chat-deleted")).to_have_count(1)
         expect(bob.bubble("in the group")).to_have_count(0)
+
+
+ONLINE = re.compile(r"\bonline\b")
+DOT = re.compile(r"\bis-online\b")
+
+
+def test_member_panel_follows_presence(open_chat):
+    """The open member panel shows who is online and follows `presence` at once."""
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    carol = open_chat("carol", go=False)  # not on the page yet
+    create_group(alice, "Desk", bob, carol)
+    expect(alice.page.locator(".chat-header-name")).to_have_text("Desk")
+    alice.page.click(".chat-members-button")
+    panel = alice.page.locator(".chat-members")
+
+    def member(chat):
+        return panel.locator(f'.chat-member[data-user-id="{chat.user["id"]}"]')
+
+    expect(member(bob)).to_have_class(ONLINE)
+    expect(member(bob).locator(".chat-avatar")).to_have_class(DOT)
+    expect(member(bob).locator(".chat-sr-only")).to_have_text("online")
+    expect(member(carol)).not_to_have_class(ONLINE)
+    expect(member(carol).locator(".chat-sr-only")).to_have_text("offline")
+    expect(member(alice).locator(".chat-avatar")).not_to_have_class(DOT)  # not one's own
+
+    carol.goto().wait_connected()  # comes online: the open panel says so
+    expect(member(carol)).to_have_class(ONLINE)
+    expect(member(carol).locator(".chat-avatar")).to_have_class(DOT)
+    expect(member(carol).locator(".chat-sr-only")).to_have_text("online")
+    bob.page.close()  # goes offline
+    expect(member(bob)).not_to_have_class(ONLINE)
+    expect(member(bob).locator(".chat-avatar")).not_to_have_class(DOT)
+    expect(member(bob).locator(".chat-sr-only")).to_have_text("offline")
+    expect(member(carol)).to_have_class(ONLINE)
+
+
+def test_former_members_are_named_in_old_messages_and_quotes(open_chat, server):
+    """Members who left or were removed before this widget loaded anything
+    still have their names on their messages and in quotes of them."""
+    alice, bob, carol, dave = (open_chat(n, go=False) for n in ("alice", "bob", "carol", "dave"))
+    url = server.url
+    r = alice.session.post(f"{url}/chat/api/groups", timeout=5, json={
+        "title": "Old times", "members": [x.user["id"] for x in (bob, carol, dave)]})
+    assert r.status_code == 201, r.text
+    gid = r.json()["conversation"]["id"]
+
+    def say(chat, content, **extra):
+        sio = api_socket(chat)
+        try:
+            ack = sio.call("chat-to", {"conversation": gid, "content": content, **extra},
+                           namespace="/chat", timeout=5)
+        finally:
+            close_client(sio)
+        assert ack["ok"], ack
+        return ack["message"]["id"]
+
+    carols = say(carol, "carol was here")
+    daves = say(dave, "dave too")
+    bobs = say(bob, "so long, carol", reply_to=carols)
+    assert carol.session.delete(f"{url}/chat/api/groups/{gid}/members/{carol.user['id']}",
+                                timeout=5).status_code == 204  # left
+    assert alice.session.delete(f"{url}/chat/api/groups/{gid}/members/{dave.user['id']}",
+                                timeout=5).status_code == 204  # removed
+
+    alice.goto().wait_connected()
+    alice.page.evaluate("id => ChatWidget.openConversation(id)", gid)
+    shown = alice.page.locator(".chat-content li[data-message-id]")
+    expect(shown).to_have_count(3)
+
+    def message(mid):
+        return alice.page.locator(f'.chat-content li[data-message-id="{mid}"]')
+
+    expect(message(carols).locator(".chat-sender-name")).to_have_text("carol")
+    expect(message(daves).locator(".chat-sender-name")).to_have_text("dave")
+    expect(message(bobs).locator(".chat-sender-name")).to_have_text("bob")
+    expect(message(bobs).locator(".chat-reply-name")).to_have_text("carol")
+    expect(message(carols).locator(".chat-sender img")).to_have_attribute(
+        "src", f"/chat/avatar/{carol.user['id']}.svg")
+    expect(alice.page.locator(".chat-content ul")).not_to_contain_text("\u2026")

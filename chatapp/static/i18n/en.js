@@ -110,6 +110,7 @@
     delete_label: 'Delete this message',
     delete: 'Delete',
     you: 'You',
+    deleted_account: 'Deleted account',
     message_deleted: 'Message deleted',
     edited_mark: '(edited)',
     // groups

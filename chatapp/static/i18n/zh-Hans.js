@@ -103,6 +103,7 @@
     delete_label: '删除这条消息',
     delete: '删除',
     you: '你',
+    deleted_account: '已注销的账号',
     message_deleted: '消息已删除',
     edited_mark: '（已编辑）',
     new_group: '新建群组',
