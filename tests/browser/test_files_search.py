@@ -64,6 +64,12 @@ def shown(page):
     return page.locator(".chat-content li[data-message-id] .chat-text").all_text_contents()
 
 
+def message_text(page, n):
+    """The ``.chat-text`` of the open conversation's n-th message (-1: the last)."""
+    rows = page.locator(".chat-content li[data-message-id]")
+    return (rows.last if n == -1 else rows.nth(n)).locator(".chat-text")
+
+
 def scroll_down_to(page, last, pages=60):
     """Scroll the open conversation to its foot, again and again, until its
     last message reads ``last``; return every text shown then."""
@@ -313,8 +319,8 @@ def conversation_with(server, alice, bob, kind):
         return ({"to": bob.user["id"]}, f"/chat/api/conversations/{alice.user['id']}/messages",
                 bob.page.locator(f'.chat-list li[data-user-id="{alice.user["id"]}"]'),
                 f"chat:{bob.user['id']}:c:{alice.user['id']}")
-    r = alice.post(f"{server.url}/chat/api/groups", json={"title": "Trip", "members": [bob.user["id"]]},
-                   timeout=10)
+    r = alice.post(f"{server.url}/chat/api/groups",
+                   json={"title": "Trip", "members": [bob.user["id"]]}, timeout=10)
     assert r.status_code == 201, r.text
     cid = r.json()["conversation"]["id"]
     return ({"conversation": cid}, f"/chat/api/groups/{cid}/messages",
@@ -376,17 +382,16 @@ def test_a_result_far_back_opens_at_once_and_scrolls_down_to_the_newest(
     # Up: the older pages, to the first message.
     box = page.locator(".chat-content")
     box.evaluate("el => { el.scrollTop = 0; }")
-    expect(page.locator(".chat-content li[data-message-id]").first.locator(".chat-text")).to_have_text(
-        "early 0")
+    expect(message_text(page, 0)).to_have_text("early 0")
     # Down: page after page to the newest, the live ones included, each once, in order.
     expected = older + ["the needle in the haystack"] + later + ["live 1", "live 2", "live 3"]
     expected[expected.index("later 550")] = "later 550! (edited)"  # with its mark
     assert scroll_down_to(page, "live 3") == expected
-    expect(page.locator(f'.chat-content li[data-message-id="{edited_id}"] .chat-edited')).to_have_count(1)
+    edited = page.locator(f'.chat-content li[data-message-id="{edited_id}"]')
+    expect(edited.locator(".chat-edited")).to_have_count(1)
     # At the newest again: live messages append as before, and the cache holds the newest.
     send_to(server, alice, target, ["live 4"])
-    expect(page.locator(".chat-content li[data-message-id]").last.locator(".chat-text")).to_have_text(
-        "live 4")
+    expect(message_text(page, -1)).to_have_text("live 4")
     assert shown(page) == expected + ["live 4"]
     cached = page.evaluate("k => JSON.parse(sessionStorage.getItem(k))", key)
     assert [m["content"] for m in cached["msgs"]][-2:] == ["live 3", "live 4"]
@@ -419,13 +424,11 @@ def test_live_messages_while_the_page_around_a_result_loads(open_chat, server):
                   [needle["conversation"], needle["id"]])
     expect(page.locator(f'.chat-content li[data-message-id="{needle["id"]}"]')).to_be_in_viewport()
     assert len(held) == 1
-    expect(page.locator(".chat-content li[data-message-id]").last.locator(".chat-text")).to_have_text(
-        "new 2")
+    expect(message_text(page, -1)).to_have_text("new 2")
     assert shown(page) == texts[-30:] + ["new 1", "new 2"]
     # It reached the newest: cached again, and the next message simply follows.
     send_many(server, alice, bob.user["id"], ["new 3"])
-    expect(page.locator(".chat-content li[data-message-id]").last.locator(".chat-text")).to_have_text(
-        "new 3")
+    expect(message_text(page, -1)).to_have_text("new 3")
     assert shown(page) == texts[-30:] + ["new 1", "new 2", "new 3"]
 
 
