@@ -216,7 +216,18 @@ def test_a_quote_of_a_message_pages_back_opens_it_and_back_to_the_newest(open_ch
     # ↓ goes back to the newest page.
     bob.page.locator(".chat-jump").click()
     expect(bob.bubbles().last.locator(".chat-text")).to_contain_text("the answer")
-    assert "the question" not in texts(bob)
+    shown = texts(bob)
+    assert "the question" not in shown and shown[0] == "filler 51"
+
+    # A message just above the newest page: its page joins that one, without a gap.
+    filler = next(m for m in page if m["content"] == "filler 40")
+    bob.page.evaluate("a => ChatWidget.openConversation(a[0], a[1])",
+                      [filler["conversation"], filler["id"]])
+    expect(bob.bubbles().first.locator(".chat-text")).to_have_text("filler 26")
+    shown = texts(bob)
+    assert shown[:-1] == fillers[26:] and shown[-1].endswith("the answer")
+    state = "ChatWidget.conversation(%s)" % alice.user["id"]
+    assert bob.page.evaluate(f"[{state}.hasNewer, {state}.hasMore]") == [False, True]
 
 
 def texts(chat):
