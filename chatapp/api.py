@@ -68,24 +68,38 @@ def conversations(uid):
     return {"conversations": items, "has_more": has_more}
 
 
+def page_args():
+    """A history page's ``(before, after, around, limit)``: at most one of the first three."""
+    cfg = current_app.config
+    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1,
+                             cfg["CHAT_HISTORY_MAX_PAGE"])
+    before, after, around = (inputs.query_int(n, low=0, high=2**63 - 1)
+                             for n in ("before", "after", "around"))
+    if around is not None and (before is not None or after is not None):
+        raise errors.invalid(_l("Give only one of `before`, `after` and `around`."))
+    if before is not None and after is not None:
+        raise errors.invalid(_l("Give `before` or `after`, not both."))
+    return before, after, around, limit
+
+
 @bp.get("/api/conversations/<other_id>/messages")
 @login_required_json
 def messages(uid, other_id):
     """One page of history with another user, oldest to newest."""
     st = state()
     other = inputs.user_id_from_path(st, other_id)
-    cfg = current_app.config
-    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1, cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
-    if before is not None and after is not None:
-        raise errors.invalid(_l("Give `before` or `after`, not both."))
-    rows, has_more = services.history(st, uid, other, before, after, limit)
+    before, after, around, limit = page_args()
+    rows, has_more, has_newer = services.history(st, uid, other, before, after, limit, around)
     found = users.load(st, [other])
     if other not in found:
         raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     online = other in services.online_for(st, uid, [other])
-    return {"me": users.to_dict(st, current_user), "other": users.to_dict(st, found[other], online),
-            "messages": rows, "has_more": has_more}
+    answer = {"me": users.to_dict(st, current_user),
+              "other": users.to_dict(st, found[other], online),
+              "messages": rows, "has_more": has_more}
+    if has_newer is not None:
+        answer["has_newer"] = has_newer
+    return answer
 
 
 @bp.post("/api/conversations/<other_id>/read")
@@ -129,16 +143,6 @@ def healthz():
 
 
 # -- contract v2.0: groups, edits, catch-up, blocks ------------------------
-
-def page_args():
-    cfg = current_app.config
-    limit = inputs.query_int("limit", cfg["CHAT_HISTORY_PAGE_SIZE"], 1,
-                             cfg["CHAT_HISTORY_MAX_PAGE"])
-    before, after = (inputs.query_int(n, low=0, high=2**63 - 1) for n in ("before", "after"))
-    if before is not None and after is not None:
-        raise errors.invalid(_l("Give `before` or `after`, not both."))
-    return before, after, limit
-
 
 @bp.post("/api/groups")
 @login_required_json
@@ -204,9 +208,13 @@ def remove_member(uid, cid, member_id):
 def group_messages(uid, cid):
     """One page of a group's history, oldest to newest (v1.1's paging rules)."""
     cid = services.id_from_path(cid)
-    before, after, limit = page_args()
-    conv, rows, has_more = services.group_history(state(), uid, cid, before, after, limit)
-    return {"conversation": conv, "messages": rows, "has_more": has_more}
+    before, after, around, limit = page_args()
+    conv, rows, has_more, has_newer = services.group_history(state(), uid, cid, before, after,
+                                                             limit, around)
+    answer = {"conversation": conv, "messages": rows, "has_more": has_more}
+    if has_newer is not None:
+        answer["has_newer"] = has_newer
+    return answer
 
 
 @bp.post("/api/groups/<cid>/read")

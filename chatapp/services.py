@@ -495,25 +495,58 @@ def _page(state, cid, before, after, limit, conn=None):
     return _dicts(state, conn, rows), has_more
 
 
-def history(state, me, other, before=None, after=None, limit=None):
-    """One page of the conversation of ``me`` and ``other``, oldest first."""
+def _around(state, cid, around, limit, conn):
+    """The page of up to ``limit`` messages centred on message ``around``
+    (``not_found`` unless it is in conversation ``cid``), oldest first, with
+    whether older and newer messages remain: two range scans of the
+    conversation index, at most ``limit + 1`` rows each."""
+    t = state.table
+    newer = conn.execute(sa.select(t).where(t.c.conversation_id == cid, t.c.id >= around)
+                         .order_by(t.c.id.asc()).limit(limit + 1)).all()
+    if not newer or newer[0].id != around:
+        raise errors.not_found(_l("No such message."))
+    older = conn.execute(sa.select(t).where(t.c.conversation_id == cid, t.c.id < around)
+                         .order_by(t.c.id.desc()).limit(limit)).all()
+    room = limit - 1  # beside the message itself
+    # Half each way; a side with fewer leaves its room to the other.
+    n_old = min(len(older), max(room // 2, room - (len(newer) - 1)))
+    n_new = min(len(newer) - 1, room - n_old)
+    rows = older[:n_old][::-1] + newer[:n_new + 1]
+    return _dicts(state, conn, rows), len(older) > n_old, len(newer) - 1 > n_new
+
+
+def history(state, me, other, before=None, after=None, limit=None, around=None):
+    """One page of the conversation of ``me`` and ``other``, oldest first:
+    ``(messages, has_more, has_newer)``, ``has_newer`` only with ``around``
+    (``None`` otherwise)."""
     if other != me and not users.exists(state, other):
         raise errors.unknown_user(_l("No user with id %(id)s.", id=repr(other)))
     cid = direct_conversation(state, me, other)
+    if around is not None:
+        if cid is None:
+            raise errors.not_found(_l("No such message."))
+        with state.engine.connect() as conn:
+            return _around(state, cid, around, limit, conn)
     if cid is None:
-        return [], False
-    return _page(state, cid, before, after, limit)
+        return [], False, None
+    return (*_page(state, cid, before, after, limit), None)
 
 
-def group_history(state, me, cid, before=None, after=None, limit=None):
+def group_history(state, me, cid, before=None, after=None, limit=None, around=None):
+    """``(conversation, messages, has_more, has_newer)``, as ``history``."""
     # One connection for the whole answer; the newest page already holds the
     # conversation's last message.
     with state.engine.connect() as conn:
         row, members = _membership(state, me, cid, GROUP, conn)
-        rows, has_more = _page(state, cid, before, after, limit, conn)
-        newest = rows[-1] if rows and before is None and after is None else None
+        if around is not None:
+            rows, has_more, has_newer = _around(state, cid, around, limit, conn)
+            newest = None if has_newer or not rows else rows[-1]
+        else:
+            rows, has_more = _page(state, cid, before, after, limit, conn)
+            has_newer = None
+            newest = rows[-1] if rows and before is None and after is None else None
         view = conversation_views(state, row, members, [me], conn, newest)[me]
-    return view, rows, has_more
+    return view, rows, has_more, has_newer
 
 
 # -- conversation lists ----------------------------------------------------

@@ -325,6 +325,9 @@
 
   function saveConv(c) {
     if (!c.loaded || !convs[c.key]) { return; }
+    // Older history on screen (a search result) is not the conversation's
+    // newest part: nothing of it is cached, and a reload opens the newest page.
+    if (detached(c)) { cache.remove([cache.name('c:' + c.key)]); return; }
     // A gap left by a lost connection is filled by the sync from the cached rev,
     // which only moves on once the changes up to it are applied and saved.
     var kept = c.msgs;
@@ -350,7 +353,8 @@
     var c = convs[k];
     if (!c) {
       c = convs[k] = {key: k, other: {id: other.id}, last: null, unread: 0, msgs: [], byId: {},
-                      pending: [], hasMore: false, loaded: false,
+                      pending: [], hasMore: false, loaded: false, hasNewer: false, held: {},
+                      jumping: false, pageGen: 0,
                       syncing: false, readSent: 0, typingUntil: 0, notice: '',
                       draft: cache.get('draft:' + k) || '', newFrom: null, opening: false,
                       node: null};
@@ -489,10 +493,64 @@
   function take(c, m) {
     if (c.byId[m.id]) {
       if (m.deleted || m.edited_at) { onChanged(m); }
+    } else if (detached(c) && beyond(c, m)) {
+      hold(c, m);
     } else if (c.loaded || c.syncing) {
       if (!(c.hasMore && c.msgs.length && m.id < c.msgs[0].id)) { addMessages(c, [m]); }
     } else if (!c.last || m.id > c.last.id) {
       c.last = m;
+    }
+  }
+
+  // While a conversation shows a stretch of older history (a search result),
+  // or is fetching one, what arrives below that stretch waits in c.held (by id,
+  // in its latest state) until the pages scrolled in reach it: no gap, nothing
+  // lost, nothing twice.
+  function detached(c) {
+    return c.hasNewer || c.jumping;
+  }
+
+  function beyond(c, m) {
+    return c.jumping || !c.msgs.length || m.id > c.msgs[c.msgs.length - 1].id;
+  }
+
+  function hold(c, m) {
+    var old = c.held[m.id];
+    if (!old) {
+      c.held[m.id] = m;
+    } else if ((m.rev || 0) >= (old.rev || 0)) {
+      applyChange(old, m);
+      if (m.delivered) { old.delivered = true; }
+    }
+    if (m.sent_at && (!c.last || m.id > c.last.id)) { c.last = c.held[m.id]; }
+  }
+
+  // A message from the server (an ack, a page) into a conversation that may be
+  // showing older history.
+  function keep(c, m) {
+    if (detached(c) && beyond(c, m)) { hold(c, m); } else { addMessages(c, [m]); }
+  }
+
+  // The held messages that the shown stretch now reaches join it (or bring it
+  // their newer state); after the newest page, all of them.
+  function settle(c) {
+    var end = c.msgs.length ? c.msgs[c.msgs.length - 1].id : 0;
+    var ids = [];
+    for (var k in c.held) {
+      if (Object.prototype.hasOwnProperty.call(c.held, k)) { ids.push(c.held[k].id); }
+    }
+    ids.sort(function (a, b) { return a - b; });
+    for (var i = 0; i < ids.length; i++) {
+      var m = c.held[ids[i]];
+      if (detached(c) && m.id > end) { break; }
+      delete c.held[m.id];
+      var old = c.byId[m.id];
+      if (old) {
+        addMessages(c, [m]);  // its delivered or read state
+        if ((m.rev || 0) > (old.rev || 0)) { onChanged(m); }
+      } else if (m.sent_at && !(c.hasMore && c.msgs.length && m.id < c.msgs[0].id)) {
+        addMessages(c, [m]);  // (a change without the message: its page brings it)
+      }
     }
   }
 
@@ -593,11 +651,13 @@
   // its newest message (the other's presence, the group's members). What
   // changes later arrives live or through catchUpChanges' sync from the cached rev.
   function sync(c) {
-    if (c.syncing) { return; }
+    if (c.syncing || c.jumping) { return; }
     c.syncing = true;
     var first = !c.loaded;
+    var gen = c.pageGen;
     api(path(c) + '?limit=' + (first ? PAGE_SIZE : 1), function (err, data) {
       c.syncing = false;
+      if (gen !== c.pageGen) { first = false; }  // a jump (jumpTo) loads the page now
       if (err) {
         if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
         if (err.code === 'not_found' && c.group) { dropConversation(c); }
@@ -615,6 +675,7 @@
         c.loaded = true;
         c.hasMore = !!data.has_more;
         addMessages(c, got);
+        settle(c);  // anything still held from a jump that failed
         if (c.group) { readUpTo(c, data.conversation.unread); }
       }
       saveConv(c);
@@ -651,10 +712,12 @@
   }
 
   function loadOlder(c) {
-    if (c.loadingOlder || !c.hasMore || !c.msgs.length) { return; }
+    if (c.loadingOlder || c.jumping || !c.hasMore || !c.msgs.length) { return; }
     c.loadingOlder = true;
+    var gen = c.pageGen;
     var query = '?before=' + c.msgs[0].id + '&limit=' + PAGE_SIZE;
     api(path(c) + query, function (err, data) {
+      if (gen !== c.pageGen) { return; }  // for a stretch no longer shown
       c.loadingOlder = false;
       if (err) { return; }
       c.hasMore = !!data.has_more;
@@ -667,6 +730,97 @@
         box.scrollTop = box.scrollHeight - fromBottom;  // keep the reader's place
       }
     });
+  }
+
+  // Scrolled down through older history: the next newer page, until the
+  // server says it was the newest; then what arrived meanwhile joins it.
+  function loadNewer(c) {
+    if (c.loadingNewer || c.jumping || !c.hasNewer || !c.msgs.length) { return; }
+    c.loadingNewer = true;
+    var gen = c.pageGen;
+    var query = '?after=' + c.msgs[c.msgs.length - 1].id + '&limit=' + PAGE_SIZE;
+    api(path(c) + query, function (err, data) {
+      if (gen !== c.pageGen) { return; }
+      c.loadingNewer = false;
+      if (err) { return; }
+      var box = ui.content;
+      var top = box.scrollTop;
+      addMessages(c, data.messages || []);
+      c.hasNewer = !!data.has_more;
+      settle(c);
+      saveConv(c);
+      renderList();
+      if (c === current) {
+        renderMessages(c);
+        box.scrollTop = top;  // keep the reader's place
+        markRead(c);
+        nearEnd(c);
+      }
+    });
+  }
+
+  // The page around message id (the newest page without one) in place of
+  // what the conversation holds, unless it joins that without a gap. Older
+  // pages then come with loadOlder, newer ones with loadNewer.
+  function jumpTo(c, id) {
+    var gen = ++c.pageGen;
+    c.jumping = true;
+    c.loadingOlder = c.loadingNewer = false;  // their answers are dropped (pageGen)
+    api(path(c) + (id ? '?around=' + id + '&' : '?') + 'limit=' + PAGE_SIZE, function (err, data) {
+      if (gen !== c.pageGen) { return; }
+      c.jumping = false;
+      if (err) {
+        if (id && err.code === 'not_found' && !c.loaded) { jumpTo(c, null); return; }  // gone: the newest
+        if (err.code === 'unknown_user') { c.notice = t('no_such_user'); }
+        if (err.code === 'not_found' && c.group && !id) { dropGroup(c); }
+        if (c.loaded) { settle(c); }
+        refresh(c);
+        return;
+      }
+      updateOther(c, data.other);
+      if (data.conversation) { group(data.conversation); }
+      var got = data.messages || [];
+      var newer = !!data.has_newer;
+      if (c.loaded && !c.hasNewer && c.msgs.length && got.length &&
+          (!newer || got[got.length - 1].id >= c.msgs[0].id)) {
+        // It reaches the newest part already here: one gap-free run.
+        if (got[0].id < c.msgs[0].id) { c.hasMore = !!data.has_more; }
+        addMessages(c, got);
+      } else {
+        c.msgs = [];
+        c.byId = {};
+        addMessages(c, got);
+        c.hasMore = !!data.has_more;
+        c.hasNewer = newer;
+        c.cached = false;
+      }
+      c.loaded = true;
+      settle(c);
+      if (c.group && data.conversation && !c.hasNewer) { readUpTo(c, data.conversation.unread); }
+      saveConv(c);
+      renderList();
+      if (c === current) {
+        renderMessages(c, !id);
+        if (id) { scrollToMessage(id); }
+        markRead(c);
+        nearEnd(c);
+      }
+    });
+  }
+
+  // From older history back to the newest page (the ↓ button, or sending).
+  function toPresent(c) {
+    c.msgs = [];
+    c.byId = {};
+    c.loaded = c.hasNewer = c.hasMore = false;
+    jumpTo(c, null);
+    refresh(c, true);
+  }
+
+  // Older history too short to scroll: the next newer page at once.
+  function nearEnd(c) {
+    var box = ui.content;
+    if (c.hasNewer && box.scrollHeight - box.scrollTop - box.clientHeight < 40) { loadNewer(c); }
   }
 
   // Every page of the list (both kinds), then applied at once: a group missing
@@ -780,7 +934,9 @@
     socket.on('typing', onTyping);
     socket.on('message-edited', onChanged);
     socket.on('message-deleted', function (e) {
-      if (e && typeof e.id === 'number') { onChanged({id: e.id, deleted: true, content: '', rev: e.rev}); }
+      if (e && typeof e.id === 'number') {
+        onChanged({id: e.id, conversation: e.conversation, deleted: true, content: '', rev: e.rev});
+      }
     });
     socket.on('conversation', function (g) {
       if (!g || typeof g.id !== 'number') { return; }
@@ -803,17 +959,29 @@
 
   var changes = 0;  // bumped by every edit or delete, and names learnt: the screen redraws every bubble
 
+  function applyChange(old, m) {
+    old.deleted = !!m.deleted;
+    old.content = m.deleted ? '' : m.content;
+    if (m.edited_at) { old.edited_at = m.edited_at; }
+    if (m.rev) { old.rev = m.rev; }
+  }
+
   function onChanged(m) {
     if (!m || typeof m.id !== 'number') { return; }
-    for (var k in convs) {
+    var k;
+    var c;
+    for (k in convs) {
+      if (Object.prototype.hasOwnProperty.call(convs, k) && convs[k].held[m.id]) { hold(convs[k], m); }
+    }
+    // Below a stretch of older history on screen: kept for when it is reached.
+    c = m.conversation !== undefined && byCid[key(m.conversation)];
+    if (c && !c.byId[m.id] && detached(c) && beyond(c, m)) { hold(c, m); }
+    for (k in convs) {
       if (!Object.prototype.hasOwnProperty.call(convs, k)) { continue; }
-      var c = convs[k];
+      c = convs[k];
       var old = c.byId[m.id] || (c.last && c.last.id === m.id ? c.last : null);
       if (!old) { continue; }
-      old.deleted = !!m.deleted;
-      old.content = m.deleted ? '' : m.content;
-      if (m.edited_at) { old.edited_at = m.edited_at; }
-      if (m.rev) { old.rev = m.rev; }
+      applyChange(old, m);
       if (editing && editing.id === m.id && m.deleted) { stopEditing(); }
       // Replies quoting it quote what it says now (or its tombstone).
       for (var i = 0; i < c.msgs.length; i++) {
@@ -834,6 +1002,7 @@
   var editing = null;  // {id, c}: the own message the composer is changing
 
   function startEditing(c) {
+    if (c.hasNewer) { return false; }  // the last one shown is not the last one
     for (var i = c.msgs.length - 1; i >= 0; i--) {
       var m = c.msgs[i];
       if (me && sameId(m.from, me.id) && !m.deleted) {
@@ -1069,8 +1238,12 @@
       var c = g || convs[key(e.by)];
       if (!c) { return; }
       var now = new Date().toISOString();
-      for (var i = 0; i < c.msgs.length; i++) {
-        var m = c.msgs[i];
+      var all = c.msgs;
+      for (var h in c.held) {
+        if (Object.prototype.hasOwnProperty.call(c.held, h)) { all = all.concat([c.held[h]]); }
+      }
+      for (var i = 0; i < all.length; i++) {
+        var m = all[i];
         if (m.id <= e.up_to && sameId(m.from, me.id) && !m.read_at) { m.read_at = now; }
       }
       if (c.last && c.last.id <= e.up_to && sameId(c.last.from, me.id) && !c.last.read_at) {
@@ -1153,7 +1326,7 @@
       if (m.id <= upTo) { unreadHere = true; m.read_at = now; } else { left += 1; }
     }
     var before = c.unread;
-    c.unread = c.loaded ? left : c.unread;
+    c.unread = c.loaded && !detached(c) ? left : c.unread;
     if (upTo > c.readSent && unreadHere) {
       c.readSent = upTo;
       emit('read', c.group ? {conversation: c.cid, up_to: upTo} : {'with': c.other.id, up_to: upTo});
@@ -1186,6 +1359,7 @@
     text = String(text).trim();
     var files = trayFiles(c);  // null while an upload runs or failed: its notice says so
     if (!files || (!text && !files.length) || !me || c.removed || codePoints(text) > MAX_LENGTH) { return false; }
+    if (c.hasNewer) { toPresent(c); }  // what is sent shows below the newest, not below older history
     var p = {client_id: clientId(), from: me.id, to: c.group ? null : c.other.id, conversation: c.cid, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
     if (files.length) { p.attachments = files; c.tray = []; renderTray(); }
@@ -1219,9 +1393,9 @@
       if (gen !== flushGen) { return; }  // that connection is gone; the outbox starts over
       flushing = false;
       if (c.pending.indexOf(p) < 0) {  // a catch-up brought it first: the ack still says who has it
-        if (ack && ack.ok && ack.message && c.byId[ack.message.id]) {
+        if (ack && ack.ok && ack.message && (c.byId[ack.message.id] || c.held[ack.message.id])) {
           ack.message.delivered = ack.delivered !== false;
-          addMessages(c, [ack.message]);
+          keep(c, ack.message);
           saveConv(c);
           refresh(c);
         }
@@ -1242,7 +1416,7 @@
         return;
       }
       ack.message.delivered = ack.delivered !== false;
-      addMessages(c, [ack.message]);
+      keep(c, ack.message);
       dropPending(c, ack.message);
       if (typeof ack.delivered === 'boolean' && !c.group) { c.other.online = ack.delivered; }
       c.notice = ack.delivered === false
@@ -1872,7 +2046,7 @@
     var box = ui.content;
     var ul = ui.messages;
     var wasAtBottom = toBottom || atBottom();
-    var list = c.msgs.concat(c.pending);
+    var list = c.hasNewer ? c.msgs.slice() : c.msgs.concat(c.pending);
     var kids = ul.children;
     // Append when the screen already shows a prefix of the list; else rebuild.
     var keep = ul.getAttribute('data-conv') === c.key && kids.length <= list.length;
@@ -1933,7 +2107,7 @@
     var away = !atBottom();
     setText(ui.jumpText, n ? t('jump_new', {count: n}) : '');
     ui.jump.setAttribute('aria-label', n ? t('jump_label_new', {count: n}) : t('jump_label'));
-    show(ui.jump, away && (n > 0 || ui.content.scrollHeight - ui.content.scrollTop - ui.content.clientHeight > 400));
+    show(ui.jump, c.hasNewer || away && (n > 0 || ui.content.scrollHeight - ui.content.scrollTop - ui.content.clientHeight > 400));
   }
 
   function lastSeenOfMine(c) {
@@ -2305,7 +2479,8 @@
 
   // -- actions -----------------------------------------------------------------------
 
-  function openConversation(c) {
+  // With messageId: scrolled to that message (showMessage) instead of the newest.
+  function openConversation(c, messageId) {
     if (current && current !== c) { saveDraft(current); current.newFrom = null; }
     if (current !== c) { c.newFrom = null; c.opening = true; }
     if (current !== c) { showMembers(false); }
@@ -2322,7 +2497,8 @@
     refresh(c, true);
     renderList();
     markRead(c);
-    sync(c);
+    if (messageId) { showMessage(c, messageId); } else if (c.hasNewer) { toPresent(c); }
+    sync(c);  // (not while jumpTo loads a page)
     ui.input.focus();
   }
 
@@ -2330,20 +2506,17 @@
   // scrolled to one of its messages if messageId is given.
   function openConversationById(id, messageId) {
     var known = byCid[key(id)];
-    if (known) { openConversation(known); showMessage(known, messageId); return; }
+    if (known) { openConversation(known, messageId); return; }
     api('/groups/' + encodeURIComponent(id), function (err, data) {
       if (!err && data && data.conversation) {
-        var g = group(data.conversation);
-        openConversation(g);
-        showMessage(g, messageId);
+        openConversation(group(data.conversation), messageId);
         return;
       }
       api('/conversations', function (err2, data2) {
         var list = (!err2 && data2 && data2.conversations) || [];
         for (var i = 0; i < list.length; i++) {
           if (sameId(list[i].id, id) && list[i].other) {
-            openUser(list[i].other.id);
-            showMessage(convs[key(list[i].other.id)], messageId);
+            openUser(list[i].other.id, messageId);
             return;
           }
         }
@@ -2351,11 +2524,11 @@
     });
   }
 
-  function openUser(userId) {
+  function openUser(userId, messageId) {
     if (!ready) { queuedOpen = userId; setPanel(true); return; }
     var id = toId(userId);
     if (sameId(id, me.id)) { return; }
-    openConversation(conversation({id: id}));
+    openConversation(conversation({id: id}), messageId);
   }
 
   function backToList() {
@@ -2464,6 +2637,7 @@
     var scrollTimer = null;
     on(ui.content, 'scroll', function () {
       if (current && ui.content.scrollTop < 40) { loadOlder(current); }
+      if (current) { nearEnd(current); }
       if (scrollTimer) { return; }
       scrollTimer = window.setTimeout(function () {
         scrollTimer = null;
@@ -2471,6 +2645,7 @@
       }, 120);
     });
     on(ui.jump, 'click', function () {
+      if (current && current.hasNewer) { toPresent(current); return; }
       ui.content.scrollTop = ui.content.scrollHeight;
       if (current) { markRead(current); updateJump(current); }
     });
@@ -2481,7 +2656,7 @@
       var edit = closest(e.target, '[data-edit]');
       if (edit) { editRefused(edit.getAttribute('data-edit')); }
       var quote = closest(e.target, '[data-quote]');
-      if (quote) { scrollToMessage(quote.getAttribute('data-quote')); }
+      if (quote && current) { showMessage(current, +quote.getAttribute('data-quote')); }
       var rep = closest(e.target, '[data-reply]');
       if (rep && rep.getAttribute('data-reply')) { startReplying(+rep.getAttribute('data-reply')); }
       var del = closest(e.target, '[data-delete]');
@@ -2855,21 +3030,16 @@
     node.appendChild(document.createTextNode(text.slice(from)));
   }
 
-  // Scroll the open conversation to message id, paging back through its
-  // history (gap-free, as loadOlder does) until it is there, then flash it.
-  function showMessage(c, id, tries) {
-    tries = tries || 0;
-    if (!id || !c || c !== current || tries > 300) { return; }
-    if (c.byId[id] && !c.syncing && !c.loadingOlder) {
+  // Scroll the open conversation to message id and flash it: at once if it is
+  // loaded, else once the page around it is (jumpTo), however far back.
+  function showMessage(c, id) {
+    if (!id || !c || c !== current) { return; }
+    if (c.byId[id] && c.loaded && !c.jumping) {
       renderMessages(c);
       scrollToMessage(id);
       return;
     }
-    if (c.loaded && !c.syncing && !c.loadingOlder) {
-      if (!c.hasMore || !c.msgs.length || c.msgs[0].id < id) { return; }  // not there (deleted)
-      loadOlder(c);
-    }
-    window.setTimeout(function () { showMessage(c, id, tries + 1); }, 100);
+    jumpTo(c, id);
   }
 
   // -- session -------------------------------------------------------------------

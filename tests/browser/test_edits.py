@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .test_chat import send_many
+
 ANY_ID = re.compile(r"^\d+$")
 
 
@@ -172,6 +174,64 @@ def test_reply_quotes_and_scrolls_to_the_original(open_chat):
     bob.open_with(alice)
     quote = bob.page.locator(".chat-content li").filter(has_text="the answer").locator(".chat-reply")
     expect(quote).to_contain_text("Message deleted")
+
+
+def test_a_quote_of_a_message_pages_back_opens_it_and_back_to_the_newest(open_chat, server):
+    """An original far above the loaded pages: the quote opens the page around
+    it; the ↓ button and sending both return to the newest page."""
+    alice = server.register("alice")
+    bob = open_chat("bob", go=False)
+    fillers = [f"filler {n}" for n in range(80)]
+    send_many(server, alice, bob.user["id"], ["the question"] + fillers)
+    page = bob.session.get(f"{server.url}/chat/api/conversations/{alice.user['id']}/messages",
+                           params={"limit": 100}, timeout=10).json()["messages"]
+    question = next(m for m in page if m["content"] == "the question")
+    bob.goto().wait_connected()
+    bob.page.evaluate("a => ChatWidget.openConversation(a[0], a[1])",
+                      [question["conversation"], question["id"]])
+    original = bob.page.locator(f'.chat-content li[data-message-id="{question["id"]}"]')
+    expect(original).to_be_in_viewport()
+    assert "filler 79" not in texts(bob)
+
+    # A reply written there is sent below the newest message, not below the old page.
+    original.hover()
+    original.locator(".chat-reply-button").click()
+    bob.send("the answer")
+    answer = bob.page.locator(".chat-content li.chat-self").filter(has_text="the answer")
+    expect(answer.locator(".chat-reply")).to_have_attribute("data-quote", str(question["id"]))
+    expect(answer).to_have_attribute("data-message-id", ANY_ID)
+    shown = texts(bob)
+    assert shown[-1].endswith("the answer") and "the question" not in shown  # (quoted, not shown)
+    assert shown[:-1] == fillers[-len(shown) + 1:]  # the newest page, no gap
+
+    # After a reload only the newest page is loaded; the quote still reaches the original.
+    bob.page.reload()
+    bob.wait_connected()
+    bob.open_with(alice)
+    expect(answer).to_have_count(1)
+    assert "the question" not in texts(bob)
+    answer.locator(".chat-reply").click()
+    expect(original).to_be_in_viewport()
+    expect(original).to_have_class(re.compile(r"\bis-highlighted\b"))
+    # ↓ goes back to the newest page.
+    bob.page.locator(".chat-jump").click()
+    expect(bob.bubbles().last.locator(".chat-text")).to_contain_text("the answer")
+    shown = texts(bob)
+    assert "the question" not in shown and shown[0] == "filler 51"
+
+    # A message just above the newest page: its page joins that one, without a gap.
+    filler = next(m for m in page if m["content"] == "filler 40")
+    bob.page.evaluate("a => ChatWidget.openConversation(a[0], a[1])",
+                      [filler["conversation"], filler["id"]])
+    expect(bob.bubbles().first.locator(".chat-text")).to_have_text("filler 26")
+    shown = texts(bob)
+    assert shown[:-1] == fillers[26:] and shown[-1].endswith("the answer")
+    state = "ChatWidget.conversation(%s)" % alice.user["id"]
+    assert bob.page.evaluate(f"[{state}.hasNewer, {state}.hasMore]") == [False, True]
+
+
+def texts(chat):
+    return chat.page.locator(".chat-content li[data-message-id] .chat-text").all_text_contents()
 
 
 def test_open_conversation_by_id(open_chat):

@@ -1,8 +1,10 @@
 """Sending files and searching messages in the widget, in Chromium: a pasted
 image and an attached PDF reach the other user, an upload can be cancelled
-half way, too large and refused files say so in words, and a two-character
-Chinese query finds a message and opens its conversation at it."""
+half way, too large and refused files say so in words, a two-character
+Chinese query finds a message and opens its conversation at it, and a result
+hundreds of messages back opens at once and scrolls on to the newest."""
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -65,6 +67,32 @@ def stored_files(server):
 
 def is_upload(method):
     return lambda r: r.request.method == method and re.search(r"/chat/api/uploads(/|$)", r.url)
+
+
+def shown(page):
+    """The texts of the open conversation's messages, top to bottom."""
+    return page.locator(".chat-content li[data-message-id] .chat-text").all_text_contents()
+
+
+def message_text(page, n):
+    """The ``.chat-text`` of the open conversation's n-th message (-1: the last)."""
+    rows = page.locator(".chat-content li[data-message-id]")
+    return (rows.last if n == -1 else rows.nth(n)).locator(".chat-text")
+
+
+def scroll_down_to(page, last, pages=60):
+    """Scroll the open conversation to its foot, again and again, until its
+    last message reads ``last``; return every text shown then."""
+    box = page.locator(".chat-content")
+    for _ in range(pages):
+        texts = shown(page)
+        if texts and texts[-1] == last:
+            return texts
+        box.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        page.wait_for_function(
+            "n => document.querySelectorAll('.chat-content li[data-message-id]').length > n",
+            arg=len(texts))
+    raise AssertionError(f"never reached {last!r}: the view ends with {shown(page)[-3:]}")
 
 
 def history(server, session, other_id, query=""):
@@ -298,13 +326,150 @@ def test_search_finds_chinese_and_opens_the_conversation_at_it(open_chat, server
     expect(landed).to_have_class(re.compile(r"\bis-highlighted\b"))
     expect(landed.locator(".chat-text")).to_have_text("明天去咖啡馆")
     expect(landed).to_be_in_viewport()
-    # Older history was paged in to reach it, and the newest is still there.
-    expect(bob.bubble("filler 44", "other")).to_have_count(1)
+    # It opened on the page around it; scrolling down brings the rest, each once.
+    assert shown(page)[0] == "明天去咖啡馆" and "filler 44" not in shown(page)
+    assert scroll_down_to(page, "filler 44") == ["明天去咖啡馆"] + [f"filler {i}" for i in range(45)]
     # On a phone, Back returns to the results and their field, not to a hidden row.
     page.set_viewport_size({"width": 390, "height": 760})
     page.locator(".chat-back").click()
     expect(found).to_have_count(2)
     expect(find).to_be_focused()
+
+
+def send_to(server, session, target, texts):
+    """``send_many`` to a user or a group: ``target`` is ``{"to": id}`` or
+    ``{"conversation": id}``."""
+    import socketio
+
+    client = socketio.SimpleClient()
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    client.connect(server.url, namespace="/chat", transports=["websocket"],
+                   headers={"Cookie": cookie}, wait_timeout=10)
+    try:
+        for text in texts:
+            assert client.call("chat-to", {**target, "content": text}, timeout=10)["ok"]
+    finally:
+        client.disconnect()
+
+
+def conversation_with(server, alice, bob, kind):
+    """alice's conversation with bob, direct or a group of the two: ``(target,
+    history path, the row in bob's list, bob's cache key)``."""
+    if kind == "direct":
+        return ({"to": bob.user["id"]}, f"/chat/api/conversations/{alice.user['id']}/messages",
+                bob.page.locator(f'.chat-list li[data-user-id="{alice.user["id"]}"]'),
+                f"chat:{bob.user['id']}:c:{alice.user['id']}")
+    r = alice.post(f"{server.url}/chat/api/groups",
+                   json={"title": "Trip", "members": [bob.user["id"]]}, timeout=10)
+    assert r.status_code == 201, r.text
+    cid = r.json()["conversation"]["id"]
+    return ({"conversation": cid}, f"/chat/api/groups/{cid}/messages",
+            bob.page.locator(f'.chat-list li[data-conversation-id="{cid}"]'),
+            f"chat:{bob.user['id']}:c:g#{cid}")
+
+
+@pytest.mark.parametrize("kind, transport", [
+    ("direct", "websocket"), ("direct", "polling"), ("group", "websocket")])
+def test_a_result_far_back_opens_at_once_and_scrolls_down_to_the_newest(
+        open_chat, server, kind, transport):
+    """Hundreds of messages back: the page around it comes in one request,
+    older and newer pages follow the scrolling, and what arrives live in the
+    meantime is there, once and in order, when the newest page is reached."""
+    alice = server.register("alice")
+    bob = open_chat("bob", go=False, init_script=NO_WEBSOCKET if transport == "polling" else None)
+    target, path, row, key = conversation_with(server, alice, bob, kind)
+    older = [f"early {i}" for i in range(40)]
+    later = [f"later {i}" for i in range(600)]
+    send_to(server, alice, target, older + ["the needle in the haystack"] + later)
+    bob.goto().wait_connected()
+    page = bob.page
+    if transport == "polling":
+        assert bob.transport() == "polling"
+
+    page.locator(".chat-tab").nth(1).click()
+    page.locator(".chat-find-input").fill("needle")
+    found = page.locator(".chat-found li[data-message-id]")
+    expect(found).to_have_count(1)
+    message_id = found.get_attribute("data-message-id")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/messages" in r.url else None)
+    started = time.monotonic()
+    found.click()
+    landed = page.locator(f'.chat-content li[data-message-id="{message_id}"]')
+    expect(landed).to_have_class(re.compile(r"\bis-highlighted\b"), timeout=5000)
+    assert time.monotonic() - started < 5
+    expect(landed.locator(".chat-text")).to_have_text("the needle in the haystack")
+    expect(landed).to_be_in_viewport()
+    # One page around it, asked for once: half older, half newer.
+    assert len([u for u in asked if f"around={message_id}" in u]) == 1
+    assert not [u for u in asked if "before=" in u or "after=" in u]
+    window = shown(page)
+    assert window == older[26:] + ["the needle in the haystack"] + later[:15]
+    # Older history on screen is not cached: a reload would open the newest page.
+    assert page.evaluate("k => sessionStorage.getItem(k)", key) is None
+
+    # Alice writes while Bob reads far back, and edits a message he has not reached.
+    newest = bob.session.get(server.url + path, params={"limit": 100}, timeout=10).json()
+    edited_id = next(m["id"] for m in newest["messages"] if m["content"] == "later 550")
+    r = alice.patch(f"{server.url}/chat/api/messages/{edited_id}", json={"content": "later 550!"},
+                    timeout=10)
+    assert r.status_code == 200, r.text
+    send_to(server, alice, target, ["live 1", "live 2", "live 3"])
+    expect(row.locator(".chat-preview")).to_contain_text("live 3")
+    assert shown(page) == window  # nothing lands below the older stretch
+    expect(page.locator(".chat-jump")).to_be_visible()  # the way back to the newest
+
+    # Up: the older pages, to the first message.
+    box = page.locator(".chat-content")
+    box.evaluate("el => { el.scrollTop = 0; }")
+    expect(message_text(page, 0)).to_have_text("early 0")
+    # Down: page after page to the newest, the live ones included, each once, in order.
+    expected = older + ["the needle in the haystack"] + later + ["live 1", "live 2", "live 3"]
+    expected[expected.index("later 550")] = "later 550! (edited)"  # with its mark
+    assert scroll_down_to(page, "live 3") == expected
+    edited = page.locator(f'.chat-content li[data-message-id="{edited_id}"]')
+    expect(edited.locator(".chat-edited")).to_have_count(1)
+    # At the newest again: live messages append as before, and the cache holds the newest.
+    send_to(server, alice, target, ["live 4"])
+    expect(message_text(page, -1)).to_have_text("live 4")
+    assert shown(page) == expected + ["live 4"]
+    cached = page.evaluate("k => JSON.parse(sessionStorage.getItem(k))", key)
+    assert [m["content"] for m in cached["msgs"]][-2:] == ["live 3", "live 4"]
+
+
+def test_live_messages_while_the_page_around_a_result_loads(open_chat, server):
+    """The page around a result near the newest is read by the server before
+    two new messages are stored but reaches the browser after they did: they
+    are kept and shown after it, once each, in order."""
+    alice = server.register("alice")
+    bob = open_chat("bob", go=False)
+    texts = [f"m{i}" for i in range(60)]
+    send_many(server, alice, bob.user["id"], texts)
+    bob.goto().wait_connected()
+    page = bob.page
+    needle = next(m for m in history(server, bob.session, alice.user["id"], "?limit=30")
+                  if m["content"] == "m50")
+    held = []
+
+    def late(route):
+        answer = route.fetch()  # the server has read the page
+        assert answer.json()["has_newer"] is False
+        send_many(server, alice, bob.user["id"], ["new 1", "new 2"])
+        time.sleep(1)  # they reach the page (live) before the answer does
+        held.append(route.request.url)
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r"/messages\?around="), late)
+    page.evaluate("a => ChatWidget.openConversation(a[0], a[1])",
+                  [needle["conversation"], needle["id"]])
+    expect(page.locator(f'.chat-content li[data-message-id="{needle["id"]}"]')).to_be_in_viewport()
+    assert len(held) == 1
+    expect(message_text(page, -1)).to_have_text("new 2")
+    assert shown(page) == texts[-30:] + ["new 1", "new 2"]
+    # It reached the newest: cached again, and the next message simply follows.
+    send_many(server, alice, bob.user["id"], ["new 3"])
+    expect(message_text(page, -1)).to_have_text("new 3")
+    assert shown(page) == texts[-30:] + ["new 1", "new 2", "new 3"]
 
 
 def test_outbox_keeps_attachments_across_a_reload(open_chat, server):
