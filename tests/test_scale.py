@@ -164,6 +164,23 @@ def test_disconnect_user_reaches_every_process(cluster):
     assert not c1.sio.connected and not c2.sio.connected
 
 
+def test_a_deleted_account_is_heard_of_on_every_process(cluster):
+    """Deleting an account on one process: members on the other get its group
+    messages deleted and its direct conversation removed."""
+    s1, s2 = cluster.servers
+    a, b = s1.register(name("da")), s2.register(name("db"))
+    ca, cb = cluster.connect(s1, a), cluster.connect(s2, b, ("polling",))
+    gid = requests.post(f"{s1.url}/chat/api/groups", cookies=a.cookies, timeout=5, json={
+        "title": "Soon gone", "members": [b.user["id"]]}).json()["conversation"]["id"]
+    said = ca.call("chat-to", {"conversation": gid, "content": "in the group"})["message"]
+    direct = ca.call("chat-to", {"to": b.user["id"], "content": "just us"})["message"]
+    cb.expect("message", lambda m: m["id"] == direct["id"])
+    r = requests.delete(f"{s1.url}/auth/account", cookies=a.cookies, json={}, timeout=10)
+    assert r.status_code == 204, r.text
+    assert cb.expect("message-deleted", lambda e: e["id"] == said["id"])["conversation"] == gid
+    assert cb.expect("conversation-removed") == {"id": direct["conversation"]}
+
+
 SENDER = """
 import json, os, sys
 from chatapp import create_app
