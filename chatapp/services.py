@@ -933,15 +933,16 @@ def forget_user(state, user_id, batch=500):
     said_q = (sa.select(t.c.id, t.c.conversation_id).join(ct, ct.c.id == t.c.conversation_id)
               .where(t.c.sender_id == user_id, ct.c.kind == GROUP, t.c.deleted == sa.false())
               .order_by(t.c.id).limit(batch))
+    members = {}  # conversation id -> its member ids, read once
     while True:
         with state.engine.connect() as conn:
             said = conn.execute(said_q).all()
+            for cid in {r.conversation_id for r in said} - members.keys():
+                members[cid] = member_ids(conn, state, cid)
         revs = state.store.tombstone([r.id for r in said])
         state.uploads.remove_where(ut.c.message_id.in_(list(revs)))
         for r in said:
-            with state.engine.connect() as conn:
-                members = member_ids(conn, state, r.conversation_id)
-            realtime.push(state, members, "message-deleted",
+            realtime.push(state, members[r.conversation_id], "message-deleted",
                           {"id": r.id, "conversation": r.conversation_id, "rev": revs[r.id]})
         if len(said) < batch:
             break

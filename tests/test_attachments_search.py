@@ -227,6 +227,22 @@ def test_a_deleted_account_leaves_tombstones_that_sync_and_live_clients_hear_of(
         assert conn.execute(sa.select(sa.func.count()).select_from(ut)).scalar() == 0
 
 
+def test_forgetting_a_user_goes_through_every_batch(app, people):
+    from chatapp import services
+    alice, bob, _, _ = people
+    gid = alice.http.post(f"{API}/groups", json={"title": "Many", "members": [
+        bob.id]}).json["conversation"]["id"]
+    ids = [alice.send(f"n{i}", conversation=gid)["message"]["id"] for i in range(5)]
+    bob.sock.get_received(NS)
+    with app.app_context():
+        services.forget_user(app.extensions["chat"], alice.id, batch=2)
+    events = events_of(bob.sock, "message-deleted")
+    assert sorted(e["id"] for e in events) == ids
+    assert len({e["rev"] for e in events}) == 5
+    page = bob.http.get(f"{API}/groups/{gid}/messages").json["messages"]
+    assert [m["deleted"] for m in page] == [True] * 5
+
+
 # -- search ----------------------------------------------------------------
 
 @pytest.fixture(params=["index", "scan"])
