@@ -359,6 +359,7 @@
                       draft: cache.get('draft:' + k) || '', newFrom: null, opening: false,
                       node: null};
       var saved = cache.get('c:' + k);
+      c.tray = restoreTray(cache.get('tray:' + k));
       c.g = saved && saved.g;
       if (saved && saved.msgs && saved.msgs.length) {
         updateOther(c, saved.other);
@@ -875,7 +876,7 @@
   function dropConversation(c) {
     delete convs[c.key];
     delete byCid[key(c.cid)];
-    cache.remove([cache.name('c:' + c.key), cache.name('draft:' + c.key)]);
+    cache.remove([cache.name('c:' + c.key), cache.name('draft:' + c.key), cache.name('tray:' + c.key)]);
     c.removed = true;
     c.notice = t(c.group ? 'group_gone' : 'account_gone');
     if (c === current) { showMembers(false); }
@@ -1362,7 +1363,7 @@
     if (c.hasNewer) { toPresent(c); }  // what is sent shows below the newest, not below older history
     var p = {client_id: clientId(), from: me.id, to: c.group ? null : c.other.id, conversation: c.cid, content: text,
              sent_at: new Date().toISOString(), seq: outboxSeq++, status: 'queued', error: null};
-    if (files.length) { p.attachments = files; c.tray = []; renderTray(); }
+    if (files.length) { p.attachments = files; c.tray = []; saveTray(c); renderTray(); }
     if (replying && replying.c === c) {
       p.reply_to = {id: replying.id, from: replying.from, content: replying.content.slice(0, 200),
                     deleted: false};
@@ -2710,6 +2711,26 @@
 
   function trayOf(c) { return c.tray || (c.tray = []); }
 
+  // The finished uploads of a tray live in the cache, so a reload keeps them
+  // (they stay the user's until sent or removed); those under way or failed
+  // do not outlive the page.
+  function saveTray(c) {
+    var done = [];
+    for (var i = 0; c.tray && i < c.tray.length; i++) {
+      if (c.tray[i].att) { done.push(c.tray[i].att); }
+    }
+    if (done.length) { cache.set('tray:' + c.key, done); } else { cache.remove([cache.name('tray:' + c.key)]); }
+  }
+
+  function restoreTray(saved) {
+    var items = [];
+    for (var i = 0; saved && saved.length && i < saved.length && i < MAX_FILES; i++) {
+      var a = saved[i];
+      if (a && typeof a.id === 'string') { items.push({name: String(a.name || t('file_unnamed')), size: a.size, att: a}); }
+    }
+    return items;
+  }
+
   function buildTray(box) {
     ui.tray = attrs(el('ul', 'chat-tray'), {'aria-label': t('files_to_send')});
     show(ui.tray, false);
@@ -2789,7 +2810,7 @@
       if (item.xhr !== xhr || stopped) { return; }  // cancelled
       item.xhr = null;
       if (err && err.status === 401) { signedOut(); return; }
-      if (err || !data || !data.attachment) { uploadFailed(item, err || {}); } else { item.att = data.attachment; }
+      if (err || !data || !data.attachment) { uploadFailed(item, err || {}); } else { item.att = data.attachment; saveTray(c); }
       if (c === current) { renderTray(); }
     }, function (e) {
       if (e.lengthComputable && e.total) { item.pct = Math.floor(e.loaded * 100 / e.total); paintUpload(item); }
@@ -2825,6 +2846,7 @@
       discardUpload(item.att);
     }
     trayOf(c).splice(c.tray.indexOf(item), 1);
+    saveTray(c);
   }
 
   // An upload taken back before it was sent: the server removes its file. A
@@ -2892,6 +2914,7 @@
     for (var i = 0; files && i < files.length; i++) {
       trayOf(c).push({name: String(files[i].name || t('file_unnamed')), size: files[i].size, att: files[i]});
     }
+    saveTray(c);
     if (c === current) { renderTray(); }
   }
 

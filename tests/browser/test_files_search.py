@@ -507,6 +507,50 @@ def test_outbox_keeps_attachments_across_a_reload(open_chat, server):
     assert [[a["name"] for a in m["attachments"]] for m in stored] == [["photo.png"]]
 
 
+def test_the_tray_keeps_finished_uploads_across_a_reload(open_chat, server):
+    """Files uploaded but not sent yet are still in the tray after a reload,
+    only in their own conversation; removing one deletes it; the rest go out."""
+    alice = open_chat("alice")
+    bob = open_chat("bob")
+    carol = open_chat("carol")
+    alice.search_and_open(carol)
+    alice.search_and_open(bob)
+    alice.page.locator(".chat-file-input").set_input_files([
+        {"name": "keep.png", "mimeType": "image/png", "buffer": files.png((80, 60))},
+        {"name": "drop.pdf", "mimeType": "application/pdf", "buffer": files.pdf()}])
+    for name in ("keep.png", "drop.pdf"):
+        expect(upload_item(alice, name)).to_have_class(re.compile(r"\bis-done\b"))
+
+    alice.page.reload()
+    alice.wait_connected()
+    alice.search_and_open(bob)
+    for name in ("keep.png", "drop.pdf"):
+        expect(upload_item(alice, name)).to_have_class(re.compile(r"\bis-done\b"))
+    alice.search_and_open(carol)
+    expect(alice.page.locator(".chat-tray li.chat-upload")).to_have_count(0)
+    alice.search_and_open(bob)
+    with alice.page.expect_response(lambda r: r.request.method == "DELETE"
+                                    and "/chat/api/uploads/" in r.url) as gone:
+        upload_item(alice, "drop.pdf").locator(".chat-upload-remove").click()
+    assert gone.value.status == 204
+    alice.page.reload()
+    alice.wait_connected()
+    alice.search_and_open(bob)
+    expect(alice.page.locator(".chat-tray li.chat-upload")).to_have_count(1)
+    alice.send("after the reload")
+    bob.open_with(alice)
+    arrived = bob.bubble("after the reload", "other")
+    expect(arrived.locator("img.chat-attachment")).to_have_attribute("alt", "keep.png")
+    expect(arrived.locator(".chat-file")).to_have_count(0)
+    # Sent: the tray is empty, and stays so after another reload.
+    expect(alice.page.locator(".chat-tray li.chat-upload")).to_have_count(0)
+    alice.page.reload()
+    alice.wait_connected()
+    alice.search_and_open(bob)
+    expect(alice.bubble("after the reload", "self")).to_have_count(1)
+    expect(alice.page.locator(".chat-tray li.chat-upload")).to_have_count(0)
+
+
 # Files dragged from the desktop: a DataTransfer with a File, dropped on the conversation.
 DROP = """name => {
   var data = new DataTransfer();
