@@ -1,68 +1,22 @@
 """Attachments in messages and message search, on SQLite, PostgreSQL and MariaDB."""
-import contextlib
-import io
 import os
 import secrets
 
 import pytest
 import sqlalchemy as sa
 
+import dbapps
 import uploadfiles as files
-from chatapp import create_app
-from helpers import SeededAuth
-from realservices import mariadb_database, postgres_database
-
-API = "/chat/api"
-NS = "/chat"
-
-
-@contextlib.contextmanager
-def sqlite_database(tmp_path):
-    yield f"sqlite:///{tmp_path / 'chat.sqlite'}"
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": lambda _: postgres_database(),
-             "mariadb": lambda _: mariadb_database()}
+from dbapps import API, DATABASES, NS, chat_app
 
 
 @pytest.fixture(params=list(DATABASES))
 def app(request, tmp_path):
-    with DATABASES[request.param](tmp_path) as uri:
-        app = create_app({
-            "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri,
-            "SOCKETIO_ASYNC_MODE": "threading", "CHAT_RATE_LIMIT": 0,
-            "CHAT_UPLOAD_STORAGE": str(tmp_path / "uploads"),
-        })
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    with chat_app(request.param, tmp_path, CHAT_UPLOAD_STORAGE=str(tmp_path / "uploads")) as app:
+        yield app
 
 
-class User:
-    """A logged-in test client with its socket."""
-
-    def __init__(self, app, name):
-        self.http = SeededAuth(app).register(name)
-        self.id = self.http.user["id"]
-        self.sock = app.extensions["socketio"].test_client(
-            app, namespace=NS, flask_test_client=self.http)
-
-    def send(self, content="", **payload):
-        return self.sock.emit("chat-to", {"content": content, **payload}, namespace=NS,
-                              callback=True)
-
-    def upload(self, content, name):
-        r = self.http.post(f"{API}/uploads", data={"file": (io.BytesIO(content), name)})
-        assert r.status_code == 201, r.json
-        return r.json["attachment"]
-
-    def fetch(self, url):
-        with self.http.get(url) as r:
-            r.get_data()
-        return r.status_code
-
+class User(dbapps.User):
     def search(self, q, **params):
         return self.http.get(f"{API}/search", query_string={"q": q, **params})
 

@@ -3,20 +3,14 @@
 SQLite (file, WAL), PostgreSQL through psycopg 3 and MariaDB through PyMySQL,
 each a real server on loopback with a fresh database per test.
 """
-import contextlib
-
 import pytest
 import sqlalchemy as sa
 
 from chatapp import create_app
+from dbapps import chat_app, sqlite_database
 from realservices import mariadb_database, postgres_database
 
 EMOJI = "ok 😀 👩🏽‍💻 𠜎 🇺🇳"
-
-
-@contextlib.contextmanager
-def sqlite_database(tmp_path):
-    yield f"sqlite:///{tmp_path / 'chat.sqlite'}"
 
 
 DATABASES = {"sqlite": sqlite_database, "postgresql": lambda _: postgres_database(),
@@ -27,16 +21,8 @@ DATABASES = {"sqlite": sqlite_database, "postgresql": lambda _: postgres_databas
 @pytest.fixture(params=list(DATABASES))
 def app(request, tmp_path):
     """Overrides conftest's ``app``: the same app on each database server."""
-    with DATABASES[request.param](tmp_path) as uri:
-        app = create_app({
-            "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri,
-            "SOCKETIO_ASYNC_MODE": "threading", "CHAT_RATE_LIMIT": 0,
-        })
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    with chat_app(request.param, tmp_path, DATABASES) as app:
+        yield app
 
 
 def test_dialect_follows_the_url(app):

@@ -637,20 +637,9 @@ def test_a_refused_first_message_makes_no_conversation(auth):
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def any_db_app(request, tmp_path):
-    import contextlib
-
-    from realservices import mariadb_database, postgres_database
-    sqlite = contextlib.nullcontext(f"sqlite:///{tmp_path / 'chat.sqlite'}")
-    database = {"sqlite": lambda: sqlite, "postgresql": postgres_database,
-                "mariadb": mariadb_database}[request.param]
-    with database() as uri:
-        app = create_app({"TESTING": True, "SECRET_KEY": "t", "SOCKETIO_ASYNC_MODE": "threading",
-                          "SQLALCHEMY_DATABASE_URI": uri, "CHAT_RATE_LIMIT": 0})
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    from dbapps import chat_app
+    with chat_app(request.param, tmp_path) as app:
+        yield app
 
 
 def test_group_users_names_members_and_former_members(any_db_app):

@@ -1,55 +1,24 @@
 """History pages centred on a message (``around=``), on SQLite, PostgreSQL and
 MariaDB: the page's contents, ``has_more``/``has_newer``, tombstones, the
 refusals, and a non-member told nothing."""
-import contextlib
 
 import pytest
 import sqlalchemy as sa
 
-from chatapp import create_app
-from helpers import SeededAuth
-from realservices import mariadb_database, postgres_database
-
-API = "/chat/api"
-NS = "/chat"
-
-
-@contextlib.contextmanager
-def sqlite_database(tmp_path):
-    yield f"sqlite:///{tmp_path / 'chat.sqlite'}"
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": lambda _: postgres_database(),
-             "mariadb": lambda _: mariadb_database()}
+import dbapps
+from dbapps import API, DATABASES, chat_app
 
 
 @pytest.fixture(params=list(DATABASES))
 def app(request, tmp_path):
-    with DATABASES[request.param](tmp_path) as uri:
-        app = create_app({
-            "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri,
-            "SOCKETIO_ASYNC_MODE": "threading", "CHAT_RATE_LIMIT": 0,
-            "CHAT_UPLOAD_STORAGE": str(tmp_path / "uploads"),
-        })
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    with chat_app(request.param, tmp_path) as app:
+        yield app
 
 
-class User:
-    """A logged-in test client with its socket."""
-
-    def __init__(self, app, name):
-        self.http = SeededAuth(app).register(name)
-        self.id = self.http.user["id"]
-        self.sock = app.extensions["socketio"].test_client(
-            app, namespace=NS, flask_test_client=self.http)
-
+class User(dbapps.User):
     def send(self, content, **payload):
-        ack = self.sock.emit("chat-to", {"content": content, **payload}, namespace=NS,
-                             callback=True)
+        """``chat-to``; the stored message's id."""
+        ack = super().send(content, **payload)
         assert ack["ok"], ack
         return ack["message"]["id"]
 

@@ -1,7 +1,5 @@
 """DELETE /chat/api/uploads/<id>: an uploader takes back a file not sent yet,
 on SQLite, PostgreSQL and MariaDB, with the folder and the S3 storage."""
-import contextlib
-import io
 import os
 from datetime import timedelta
 
@@ -9,24 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 import uploadfiles as files
-from chatapp import create_app
 from chatapp.errors import ChatError
 from chatapp.uploads import CLAIM_TIMEOUT
-from helpers import SeededAuth
-from realservices import mariadb_database, postgres_database
+from dbapps import API, DATABASES, User, chat_app
 from s3server import S3_OPTIONS, bucket, s3_server  # noqa: F401 (fixtures)
-
-API = "/chat/api"
-NS = "/chat"
-
-
-@contextlib.contextmanager
-def sqlite_database(tmp_path):
-    yield f"sqlite:///{tmp_path / 'chat.sqlite'}"
-
-
-DATABASES = {"sqlite": sqlite_database, "postgresql": lambda _: postgres_database(),
-             "mariadb": lambda _: mariadb_database()}
 
 
 class Folder:
@@ -63,39 +47,9 @@ def store(request, tmp_path):
 
 @pytest.fixture(params=list(DATABASES))
 def app(request, tmp_path, store):
-    with DATABASES[request.param](tmp_path) as uri:
-        app = create_app({
-            "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": uri,
-            "SOCKETIO_ASYNC_MODE": "threading", "CHAT_RATE_LIMIT": 0,
-            "CHAT_UPLOAD_STORAGE": store.setting, "CHAT_UPLOAD_S3": store.options,
-        })
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
-
-
-class User:
-    def __init__(self, app, name):
-        self.http = SeededAuth(app).register(name)
-        self.id = self.http.user["id"]
-        self.sock = app.extensions["socketio"].test_client(
-            app, namespace=NS, flask_test_client=self.http)
-
-    def upload(self, content, name):
-        r = self.http.post(f"{API}/uploads", data={"file": (io.BytesIO(content), name)})
-        assert r.status_code == 201, r.json
-        return r.json["attachment"]
-
-    def send(self, content="", **payload):
-        return self.sock.emit("chat-to", {"content": content, **payload}, namespace=NS,
-                              callback=True)
-
-    def fetch(self, url):
-        with self.http.get(url) as r:
-            r.get_data()
-        return r.status_code
+    with chat_app(request.param, tmp_path, CHAT_UPLOAD_STORAGE=store.setting,
+                  CHAT_UPLOAD_S3=store.options) as app:
+        yield app
 
 
 @pytest.fixture

@@ -189,7 +189,9 @@ def test_logout_clears_the_cache(open_chat):
 
 
 def send_many(server, session, to, texts):
-    """Send from a python-socketio client: quicker than typing 120 messages."""
+    """Send from a python-socketio client: quicker than typing 120 messages.
+    ``to`` is a user id, or a ``chat-to`` target such as ``{"conversation": id}``."""
+    target = to if isinstance(to, dict) else {"to": to}
     import socketio
 
     client = socketio.SimpleClient()
@@ -198,7 +200,7 @@ def send_many(server, session, to, texts):
                    headers={"Cookie": cookie}, wait_timeout=10)
     try:
         for text in texts:
-            assert client.call("chat-to", {"to": to, "content": text}, timeout=10)["ok"]
+            assert client.call("chat-to", {**target, "content": text}, timeout=10)["ok"]
     finally:
         client.disconnect()
 

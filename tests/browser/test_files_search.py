@@ -336,22 +336,6 @@ def test_search_finds_chinese_and_opens_the_conversation_at_it(open_chat, server
     expect(find).to_be_focused()
 
 
-def send_to(server, session, target, texts):
-    """``send_many`` to a user or a group: ``target`` is ``{"to": id}`` or
-    ``{"conversation": id}``."""
-    import socketio
-
-    client = socketio.SimpleClient()
-    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-    client.connect(server.url, namespace="/chat", transports=["websocket"],
-                   headers={"Cookie": cookie}, wait_timeout=10)
-    try:
-        for text in texts:
-            assert client.call("chat-to", {**target, "content": text}, timeout=10)["ok"]
-    finally:
-        client.disconnect()
-
-
 def conversation_with(server, alice, bob, kind):
     """alice's conversation with bob, direct or a group of the two: ``(target,
     history path, the row in bob's list, bob's cache key)``."""
@@ -380,7 +364,7 @@ def test_a_result_far_back_opens_at_once_and_scrolls_down_to_the_newest(
     target, path, row, key = conversation_with(server, alice, bob, kind)
     older = [f"early {i}" for i in range(40)]
     later = [f"later {i}" for i in range(600)]
-    send_to(server, alice, target, older + ["the needle in the haystack"] + later)
+    send_many(server, alice, target, older + ["the needle in the haystack"] + later)
     bob.goto().wait_connected()
     page = bob.page
     if transport == "polling":
@@ -414,7 +398,7 @@ def test_a_result_far_back_opens_at_once_and_scrolls_down_to_the_newest(
     r = alice.patch(f"{server.url}/chat/api/messages/{edited_id}", json={"content": "later 550!"},
                     timeout=10)
     assert r.status_code == 200, r.text
-    send_to(server, alice, target, ["live 1", "live 2", "live 3"])
+    send_many(server, alice, target, ["live 1", "live 2", "live 3"])
     expect(row.locator(".chat-preview")).to_contain_text("live 3")
     assert shown(page) == window  # nothing lands below the older stretch
     expect(page.locator(".chat-jump")).to_be_visible()  # the way back to the newest
@@ -430,7 +414,7 @@ def test_a_result_far_back_opens_at_once_and_scrolls_down_to_the_newest(
     edited = page.locator(f'.chat-content li[data-message-id="{edited_id}"]')
     expect(edited.locator(".chat-edited")).to_have_count(1)
     # At the newest again: live messages append as before, and the cache holds the newest.
-    send_to(server, alice, target, ["live 4"])
+    send_many(server, alice, target, ["live 4"])
     expect(message_text(page, -1)).to_have_text("live 4")
     assert shown(page) == expected + ["live 4"]
     cached = page.evaluate("k => JSON.parse(sessionStorage.getItem(k))", key)
