@@ -404,7 +404,7 @@ def delete_message(state, me, message_id, sid=None):
         raise errors.forbidden(_l("Only its sender (or the group's owner) may delete a message."))
     if row.deleted:
         return
-    rev = state.store.change(message_id, {"content": "", "deleted": True})
+    rev = state.store.tombstone([message_id])[message_id]
     realtime.push(state, members, "message-deleted",
                   {"id": message_id, "conversation": row.conversation_id, "rev": rev},
                   skip_sid=sid)

@@ -224,13 +224,10 @@ class MessageStore:
             except IntegrityError:
                 # A resend of a stored client_id (rare): answer it with its row.
                 self._insert_many(batch, lookup=True)
-        except IntegrityError:
-            # Another process stored one of these client_ids meanwhile.
-            for item in batch:
-                self._settle(item, self._insert_one, item.values, item.pair, item.link)
-        except errors.ChatError:
-            # One send was refused inside the transaction (its ``link`` found an
-            # upload no longer held for it): each goes on alone, that one fails.
+        except (IntegrityError, errors.ChatError):
+            # Another process stored one of these client_ids meanwhile, or one
+            # send was refused inside the transaction (its ``link`` found an
+            # upload no longer held for it): each goes on alone, from scratch.
             for item in batch:
                 item.result = item.error = None
                 self._settle(item, self._insert_one, item.values, item.pair, item.link)

@@ -204,39 +204,24 @@ class Uploads:
         """Remove uploads never sent and older than ``older_than`` seconds."""
         t = self.table
         cutoff = utcnow() - timedelta(seconds=older_than)
-        removed = 0
-        while True:
-            with self.state.engine.begin() as conn:
-                rows = conn.execute(
-                    sa.select(t.c.id, t.c.thumb_type)
-                    .where(t.c.message_id.is_(None), t.c.created_at < cutoff).limit(batch)).all()
-                gone = []
-                for row in rows:
-                    # The row goes first: a send racing with us either claimed
-                    # it (we delete nothing) or finds it gone (``invalid``).
-                    if conn.execute(t.delete().where(
-                            t.c.id == row.id, t.c.message_id.is_(None))).rowcount:
-                        gone.append(row)
-            for row in gone:
-                self._remove_files(row.id, row.thumb_type)
-            removed += len(gone)
-            if len(rows) < batch:
-                return removed
+        return self.remove_where(sa.and_(t.c.message_id.is_(None), t.c.created_at < cutoff), batch)
 
     def remove_where(self, condition, batch=500):
         """Remove the uploads matching ``condition`` (on the upload table), rows
-        and files; return how many went."""
+        first, then their files; return how many went."""
         t = self.table
         removed = 0
         while True:
             with self.state.engine.begin() as conn:
                 rows = conn.execute(sa.select(t.c.id, t.c.thumb_type).where(condition)
                                     .limit(batch)).all()
-                if rows:
-                    conn.execute(t.delete().where(t.c.id.in_([r.id for r in rows])))
-            for row in rows:
+                # Each row goes only if it still matches: a send racing with
+                # us either linked it (it stays) or finds it gone (``invalid``).
+                gone = [r for r in rows if conn.execute(
+                    t.delete().where(t.c.id == r.id, condition)).rowcount]
+            for row in gone:
                 self._remove_files(row.id, row.thumb_type)
-            removed += len(rows)
+            removed += len(gone)
             if len(rows) < batch:
                 return removed
 

@@ -2711,6 +2711,11 @@
 
   function trayOf(c) { return c.tray || (c.tray = []); }
 
+  // A finished upload (its Attachment) as a tray item.
+  function trayItem(att) {
+    return {name: String(att.name || t('file_unnamed')), size: att.size, att: att};
+  }
+
   // The finished uploads of a tray live in the cache, so a reload keeps them
   // (they stay the user's until sent or removed); those under way or failed
   // do not outlive the page.
@@ -2726,7 +2731,7 @@
     var items = [];
     for (var i = 0; saved && saved.length && i < saved.length && i < MAX_FILES; i++) {
       var a = saved[i];
-      if (a && typeof a.id === 'string') { items.push({name: String(a.name || t('file_unnamed')), size: a.size, att: a}); }
+      if (a && typeof a.id === 'string') { items.push(trayItem(a)); }
     }
     return items;
   }
@@ -2912,7 +2917,7 @@
   // A refused message's files go back to the tray beside its text.
   function untray(c, files) {
     for (var i = 0; files && i < files.length; i++) {
-      trayOf(c).push({name: String(files[i].name || t('file_unnamed')), size: files[i].size, att: files[i]});
+      trayOf(c).push(trayItem(files[i]));
     }
     saveTray(c);
     if (c === current) { renderTray(); }
